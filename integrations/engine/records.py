@@ -1,0 +1,103 @@
+"""Records as the engine handles them: canonical objects from connectors, turned into plain
+data for mapping, and mapped payloads turned back into canonical objects for the target."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import dacite
+
+from connectors import canonical
+from integrations.mapping.engine import to_jsonable
+
+# (target system, entity) → canonical type: the names connectors use in create/update_records.
+TARGET_TYPES: dict[tuple[str, str], type] = {
+    ("xero", "contact"): canonical.Contact,
+    ("xero", "item"): canonical.Item,
+    ("xero", "invoice"): canonical.Invoice,
+    ("xero", "credit_note"): canonical.CreditNote,
+    ("xero", "payment"): canonical.Payment,
+    ("xero", "manual_journal"): canonical.ManualJournal,
+    ("xero", "bank_transaction"): canonical.BankTransaction,
+    ("xero", "tracking_category"): canonical.TrackingCategory,
+    ("xero", "tracking_option"): canonical.TrackingOption,
+    ("tims", "customer"): canonical.Customer,
+    ("tims", "vendor"): canonical.Vendor,
+    ("tims", "product"): canonical.Product,
+    ("tims", "payment"): canonical.ReceivablePayment,
+}
+
+_REF_FIELDS = ("number", "order_number", "invoice_number", "code", "sku", "reference", "name")
+
+
+def record_data(record: Any) -> dict[str, Any]:
+    """A canonical record as plain data (Decimals and dates kept) for the mapping."""
+    if dataclasses.is_dataclass(record):
+        return dataclasses.asdict(record)
+    return dict(record)
+
+
+def record_id(record: Any) -> str:
+    value = getattr(record, "remote_id", None) if not isinstance(record, dict) else record.get("remote_id")
+    return str(value or "")
+
+
+def record_ref(record: Any) -> str:
+    data = record if isinstance(record, dict) else vars(record) if hasattr(record, "__dict__") else {}
+    for name in _REF_FIELDS:
+        value = data.get(name)
+        if value:
+            return str(value)
+    return record_id(record)
+
+
+def record_updated_at(record: Any) -> datetime | None:
+    return getattr(record, "updated_at", None) if not isinstance(record, dict) else record.get("updated_at")
+
+
+def payload_hash(payload: Any) -> str:
+    """Stable across runs: unchanged records cost no API call."""
+    text = json.dumps(to_jsonable(payload), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+_CONFIG = dacite.Config(
+    type_hooks={Decimal: _decimal, date: _date, datetime: _datetime},
+    cast=[Enum, tuple],
+    check_types=False,
+)
+
+
+class TargetBuildError(ValueError):
+    """A mapped payload does not fit the target's record (a missing or wrong field)."""
+
+
+def build_target(system: str, entity: str, payload: dict[str, Any]) -> Any:
+    try:
+        cls = TARGET_TYPES[(system, entity)]
+    except KeyError:
+        raise TargetBuildError(f"no canonical type for {system} {entity!r}") from None
+    try:
+        return dacite.from_dict(cls, payload, config=_CONFIG)
+    except (dacite.DaciteError, ValueError, TypeError) as exc:
+        raise TargetBuildError(f"the mapped {entity} does not fit: {exc}") from None

@@ -1,0 +1,124 @@
+"""Safe expressions for mappings and rules (simpleeval: no attribute tricks, no imports, no
+``eval``). Number literals are ``Decimal``, never float, so ``total * 1.2`` stays exact."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+import simpleeval
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be read or evaluated; the message says why, for people."""
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ExpressionError(f"{value!r} is not a number") from None
+
+
+def _round_money(value: Any, places: int = 2) -> Decimal:
+    return _decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _to_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _add_days(value: Any, days: Any) -> date:
+    return _to_date(value) + timedelta(days=int(days))
+
+
+def _concat(*parts: Any, sep: str = "") -> str:
+    return sep.join(str(part) for part in parts if part not in (None, ""))
+
+
+def _coalesce(*values: Any) -> Any:
+    return next((value for value in values if value not in (None, "")), None)
+
+
+def _sum_of(values: Any, key: str | None = None) -> Decimal:
+    return sum((_decimal(v[key] if key else v) for v in values or []), Decimal("0"))
+
+
+FUNCTIONS: dict[str, Any] = {
+    "decimal": _decimal,
+    "round_money": _round_money,
+    "date": _to_date,
+    "add_days": _add_days,
+    "concat": _concat,
+    "coalesce": _coalesce,
+    "sum_of": _sum_of,
+    "upper": lambda value: str(value or "").upper(),
+    "lower": lambda value: str(value or "").lower(),
+    "strip": lambda value: str(value or "").strip(),
+    "str": str,
+    "int": int,
+    "len": len,
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "round": round,
+}
+
+
+class _Evaluator(simpleeval.EvalWithCompoundTypes):
+    def _eval_constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, float):
+            # The literal as written, not its binary approximation.
+            return Decimal(ast.get_source_segment(self.expr, node) or repr(node.value))
+        return super()._eval_constant(node)
+
+
+@lru_cache(maxsize=2048)
+def _parse(expression: str) -> ast.AST:
+    try:
+        return _Evaluator().parse(expression)
+    except SyntaxError as exc:
+        raise ExpressionError(f"cannot read {expression!r}: {exc.msg}") from None
+
+
+def check(expression: str) -> None:
+    """Raise :class:`ExpressionError` if ``expression`` is not valid syntax (admin forms)."""
+    _parse(expression)
+
+
+_idle = threading.local()  # one evaluator per thread, reused: building one costs more than most evaluations
+
+
+def evaluate(expression: str, names: Mapping[str, Any], functions: Mapping[str, Any] | None = None) -> Any:
+    """``functions`` adds run-bound helpers (``lookup``, ``linked``) to the built-in ones."""
+    evaluator = getattr(_idle, "evaluator", None)
+    _idle.evaluator = None  # taken: a helper that evaluates in turn builds its own
+    if evaluator is None:
+        evaluator = _Evaluator()
+    evaluator.names = names
+    evaluator.functions = {**FUNCTIONS, **functions} if functions else FUNCTIONS
+    evaluator.expr = expression
+    try:
+        return evaluator.eval(expression, previously_parsed=_parse(expression))
+    except ExpressionError:
+        raise
+    except simpleeval.NameNotDefined as exc:
+        raise ExpressionError(f"{expression!r} uses {exc.name!r}, which this record does not have") from None
+    except (simpleeval.InvalidExpression, ArithmeticError, TypeError, ValueError, KeyError, IndexError) as exc:
+        raise ExpressionError(f"{expression!r} failed: {exc}") from None
+    finally:
+        evaluator.names = evaluator.functions = None
+        _idle.evaluator = evaluator

@@ -1,0 +1,103 @@
+"""The rate budget shared by every worker, in the database (``connectors.base.RateBudget``).
+
+Used when no Redis is configured (the default install); with ``REDIS_URL`` set, the Redis
+budget of ``connectors.rate`` does the same job in one round trip. Each operation is one short
+transaction holding the tenant's budget row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+IMMEDIATE transactions serialise writers anyway), so two workers never spend the same call.
+Call it outside longer transactions, or the row stays locked until they end.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from connectors.base import RateBudget, RateObservation
+from connectors.rate import RateLimits, RedisRateBudget, _check_cost
+from integrations.models import RateBudgetState, RateGrant, RateLease
+
+# Grants older than the longest window are useless; sweep them now and then, not every call.
+SWEEP_PROBABILITY = 0.02
+
+
+class DatabaseRateBudget:
+    def __init__(self, limits: RateLimits, *, clock: Callable[[], float] = time.time) -> None:
+        self.limits = limits
+        self._clock = clock
+
+    def _state(self, key: str) -> RateBudgetState:
+        try:
+            with transaction.atomic():
+                state, _ = RateBudgetState.objects.select_for_update().get_or_create(key=key)
+        except IntegrityError:  # another worker created it between our get and create
+            state = RateBudgetState.objects.select_for_update().get(key=key)
+        return state
+
+    def acquire(self, key: str, cost: int = 1) -> float:
+        _check_cost(self.limits, cost)
+        with transaction.atomic():
+            state = self._state(key)
+            now = self._clock()
+            wait = max(0.0, state.blocked_until - now)
+            grants = RateGrant.objects.filter(key=key)
+            for window in self.limits.windows:
+                in_window = grants.filter(at__gt=now - window.seconds)
+                used = in_window.count()
+                if used + cost > window.calls:
+                    # The grant whose expiry frees enough room for this cost.
+                    oldest = in_window.order_by("at").values_list("at", flat=True)[used + cost - window.calls - 1]
+                    wait = max(wait, oldest + window.seconds - now)
+                observed = state.observed.get(window.name)
+                # A reading goes stale (a day window resets at a time the API does not say).
+                expiry = observed["at"] + self.limits.observation_expiry(window) if observed else 0
+                if observed and now < expiry:
+                    since = grants.filter(at__gte=observed["at"]).count()
+                    if since + cost > observed["remaining"] - self.limits.reserve:
+                        wait = max(wait, expiry - now)
+            if wait > 0:
+                return wait
+            RateGrant.objects.bulk_create([RateGrant(key=key, at=now) for _ in range(cost)])
+            if random.random() < SWEEP_PROBABILITY:
+                longest = max(window.seconds for window in self.limits.windows)
+                RateGrant.objects.filter(key=key, at__lte=now - longest).delete()
+            return 0.0
+
+    def observe(self, key: str, observation: RateObservation) -> None:
+        if not observation:
+            return
+        with transaction.atomic():
+            state = self._state(key)
+            now = self._clock()
+            for name, remaining in observation.remaining.items():
+                state.observed[name] = {"remaining": int(remaining), "at": now}
+            if observation.retry_after:
+                state.blocked_until = max(state.blocked_until, now + observation.retry_after)
+            state.save(update_fields=["observed", "blocked_until"])
+
+    def enter(self, key: str) -> str | None:
+        with transaction.atomic():
+            self._state(key)
+            now = self._clock()
+            RateLease.objects.filter(key=key, expires_at__lte=now).delete()
+            if RateLease.objects.filter(key=key).count() >= self.limits.concurrency:
+                return None
+            lease = uuid.uuid4().hex
+            RateLease.objects.create(key=key, lease=lease, expires_at=now + self.limits.lease_seconds)
+            return lease
+
+    def leave(self, key: str, lease: str) -> None:
+        RateLease.objects.filter(key=key, lease=lease).delete()
+
+
+def rate_budget_for(limits: RateLimits) -> RateBudget:
+    """Redis when ``REDIS_URL`` is set (shared across machines, one round trip), else the database."""
+    if settings.REDIS_URL:
+        import redis
+
+        return RedisRateBudget(redis.Redis.from_url(settings.REDIS_URL), limits)
+    return DatabaseRateBudget(limits)

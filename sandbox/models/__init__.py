@@ -1,0 +1,65 @@
+"""The emulators' own state (separate from the product's tables).
+
+``common`` holds what every emulator shares (rate-limit counters, concurrency leases, fault
+settings, idempotency records); each emulated system has its own module.
+"""
+
+from sandbox.models.common import (  # noqa: F401
+    ConcurrencyLease,
+    FaultSetting,
+    IdempotencyRecord,
+    RateWindowCounter,
+    SandboxSystem,
+)
+from sandbox.models.xero import (  # noqa: F401
+    XeroAccessToken,
+    XeroAccount,
+    XeroApp,
+    XeroAuthCode,
+    XeroBankTransaction,
+    XeroConnection,
+    XeroContact,
+    XeroCreditNote,
+    XeroCurrency,
+    XeroGrant,
+    XeroInvoice,
+    XeroItem,
+    XeroLineItem,
+    XeroManualJournal,
+    XeroManualJournalLine,
+    XeroPayment,
+    XeroRefreshToken,
+    XeroTaxRate,
+    XeroTenant,
+    XeroTrackingCategory,
+    XeroTrackingOption,
+    XeroWebhookEvent,
+)
+from sandbox.models.tims import (  # noqa: F401
+    TimsAccessToken,
+    TimsApiClient,
+    TimsCustomer,
+    TimsDimension,
+    TimsDimensionValue,
+    TimsGlAccount,
+    TimsGlEntry,
+    TimsGlEntryLine,
+    TimsInventoryAdjustment,
+    TimsPayment,
+    TimsPaymentAllocation,
+    TimsProduct,
+    TimsPurchaseOrder,
+    TimsPurchaseOrderLine,
+    TimsReceivableInvoice,
+    TimsReceivableInvoiceLine,
+    TimsSalesOrder,
+    TimsSalesOrderLine,
+    TimsSite,
+    TimsStockLevel,
+    TimsTaxCode,
+    TimsVendor,
+    TimsVendorBill,
+    TimsVendorBillLine,
+    TimsWebhookEvent,
+    TimsWebhookSubscription,
+)

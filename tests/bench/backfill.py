@@ -1,0 +1,184 @@
+"""Backfill benchmark: ``--orders`` shipped TIMS sales orders to Xero invoices through the
+orders flow, with the sandboxes' limits and the product's own rate budgets lifted (the figure
+is the engine's, not Xero's 60 calls a minute), and print records/s, Xero calls per invoice and
+the worker's peak RSS beside the goals.
+
+    python -m tests.bench.backfill [--orders 10000]
+
+The site (portal and sandboxes) is served by ``manage.py runserver`` in its own process; the
+flow runs in another (``manage.py run_flow orders``), whose peak RSS is the one reported. The
+orders are written straight into the sandbox's tables (tests/tims_orders.py): the point is the
+product, not the seeding. PostgreSQL when DATABASE_URL is set (a dedicated database, dropped at
+the end), SQLite otherwise.
+
+``--profile FILE`` samples the flow's worker with py-spy (``pip install py-spy``; not a
+requirement of the project) into FILE (``--profile-format raw`` for collapsed stacks).
+
+Goals: >= 1,000 records/s; <= 1/45 Xero calls per invoice; peak RSS <= 300 MB at 100,000 orders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.bench.harness import report
+from tests.processes import database_create, free_port, kill_group, lift_rate_budgets, start, wait_http
+
+GOAL_RECORDS_PER_SECOND = 1000
+GOAL_CALLS_PER_INVOICE = 1 / 45
+GOAL_PEAK_RSS_MB = 300
+
+
+def worker_main() -> None:
+    """The flow in this process, as ``manage.py run_flow orders`` runs it, budgets lifted."""
+    import django
+
+    django.setup()
+    lift_rate_budgets("tests.bench.backfill")
+    from django.core.management import call_command
+
+    call_command("run_flow", "orders")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=50, help="the flow's batch size (Xero takes 50 per call)")
+    parser.add_argument("--profile", help="profile the flow's worker with py-spy into this file")
+    parser.add_argument("--profile-format", default="speedscope", help="py-spy's output format (speedscope, flamegraph, raw)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main()
+        return
+
+    database_url, vendor, drop = database_create("backfill")
+    logs = Path(tempfile.mkdtemp(prefix="ledgerbridge-backfill-"))
+    port = free_port()
+    os.environ.pop("REDIS_URL", None)
+    os.environ.update({
+        "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings", "SANDBOX_ENABLED": "true",
+        "SANDBOX_BASE_URL": f"http://127.0.0.1:{port}/sandbox", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+    })
+    env = dict(os.environ)
+    server = None
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        lift_rate_budgets("tests.bench.backfill")
+        server = start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+                       env, logs / "server.log")
+        wait_http(f"http://127.0.0.1:{port}/sandbox/")
+        run_benchmark(args, env, logs, vendor, server.pid)
+    finally:
+        if server is not None:
+            import signal
+
+            kill_group(server, signal.SIGTERM)
+        from django.db import connections
+
+        connections.close_all()
+        drop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid: int) -> None:
+    from integrations.engine.pipeline import run_execute
+    from integrations.mapping_templates import templates_install
+    from integrations.models import ApiCall, Flow, FlowTrigger, MappingSet, RunTrigger, SyncRun
+    from integrations.services.runs import flow_run_request, run_claim
+    from sandbox.models import TimsApiClient, XeroApp, XeroInvoice
+    from sandbox.tims.services import tims_client_set_limits
+    from tests.sandboxes import tims_connection, xero_connection
+    from tests.tims_orders import tims_orders_bulk_create
+
+    templates_install()
+    tims, site = tims_connection("bench", seed=1, minute_limit=10_000_000)
+    tims_client_set_limits(client=TimsApiClient.objects.get(site=site), minute=10_000_000, concurrent=None)
+    xero, tenant = xero_connection("Backfill Gases Ltd")  # tenant limits off
+    XeroApp.objects.update(app_minute_limit=None)
+
+    def flow(template: str, slug: str, batch: int = 50) -> Flow:
+        mapping = MappingSet.objects.get(name=template)
+        return Flow.objects.create(slug=slug, name=template, source_connection=tims, source_entity=mapping.source_entity,
+                                   target_connection=xero, target_entity=mapping.target_entity, mapping_set=mapping,
+                                   trigger=FlowTrigger.MANUAL, batch_size=batch, enabled=True)
+
+    for template, slug in (("TIMS customers → Xero contacts", "customers"), ("TIMS products → Xero items", "products")):
+        run_execute(run_claim(run_id=flow_run_request(flow=flow(template, slug), trigger=RunTrigger.MANUAL,
+                                                      enqueue=False).pk))
+    orders_flow = flow("TIMS sales orders → Xero invoices", "orders", args.batch)
+    seeding = time.perf_counter()
+    tims_orders_bulk_create(site=site, count=args.orders, seed=1)
+    seeding = time.perf_counter() - seeding
+    print(f"{args.orders:,} orders written into the TIMS sandbox in {seeding:.1f} s; running the flow...", flush=True)
+
+    command = [sys.executable, "-m", "tests.bench.backfill", "--worker"]
+    if args.profile:
+        # py-spy samples the worker (and only it) and writes a flame graph and a top-style table.
+        command = ["py-spy", "record", "--format", args.profile_format, "-o", args.profile, "--", *command]
+    server_cpu_before = _cpu_seconds(server_pid)
+    worker = start(command, env, logs / "worker.log")
+    started = time.perf_counter()
+    _, status, usage = os.wait4(worker.pid, 0)
+    wall = time.perf_counter() - started
+    server_cpu = _cpu_seconds(server_pid) - server_cpu_before
+    worker_cpu = usage.ru_utime + usage.ru_stime
+    worker.returncode = os.waitstatus_to_exitcode(status)
+    output = (logs / "worker.log").read_text()
+    if worker.returncode != 0:
+        raise SystemExit(f"the flow's worker failed ({worker.returncode}):\n{output[-4000:]}")
+
+    run = SyncRun.objects.filter(flow=orders_flow).order_by("-pk").first()
+    run_seconds = (run.finished_at - run.started_at).total_seconds()
+    calls = ApiCall.objects.filter(run=run)
+    xero_calls = calls.filter(connection=xero).count()
+    xero_writes = calls.filter(connection=xero, method__in=["PUT", "POST"]).count()
+    tims_calls = calls.filter(connection=tims).count()
+    invoices = XeroInvoice.objects.filter(tenant=tenant, type="ACCREC").count()
+    created = run.created_count
+    records_per_second = run.read_count / run_seconds if run_seconds else 0.0
+    per_invoice = xero_calls / created if created else float("inf")
+    peak_mb = usage.ru_maxrss / 1024
+
+    def verdict(ok: bool) -> str:
+        return "meets the goal" if ok else "MISSES the goal"
+
+    report(f"Backfill: {args.orders:,} TIMS sales orders → Xero invoices (orders flow, batch {args.batch})", [
+        ("database", vendor),
+        ("run", f"#{run.pk} {run.status}: read {run.read_count:,}, created {created:,}, skipped {run.skipped_count}, "
+                f"failed {run.failed_count}; Xero holds {invoices:,} sales invoices"),
+        ("run time", f"{run_seconds:.1f} s (worker process {wall:.1f} s with start-up)"),
+        ("records/s", f"{records_per_second:,.0f} read ({created / run_seconds if run_seconds else 0:,.0f} invoices "
+                      f"created) per second; goal >= {GOAL_RECORDS_PER_SECOND:,}: {verdict(records_per_second >= GOAL_RECORDS_PER_SECOND)}"),
+        ("Xero calls per invoice", f"{per_invoice:.4f} = 1/{1 / per_invoice if per_invoice else 0:.1f} ({xero_calls} calls, "
+                                   f"{xero_writes} writes); goal <= 1/45 = {GOAL_CALLS_PER_INVOICE:.4f}: "
+                                   f"{verdict(per_invoice <= GOAL_CALLS_PER_INVOICE)}"),
+        ("TIMS calls", f"{tims_calls} ({tims_calls / max(run.read_count, 1):.4f} per order)"),
+        ("CPU", f"flow worker {worker_cpu:.1f} s ({worker_cpu * 1000 / max(run.read_count, 1):.2f} ms per record, "
+                f"{run.read_count / worker_cpu if worker_cpu else 0:,.0f} records per CPU second); "
+                f"sandbox server (Xero and TIMS emulators, one process) {server_cpu:.1f} s "
+                f"({server_cpu * 1000 / max(run.read_count, 1):.2f} ms per record); {os.cpu_count()} cores"),
+        ("worker peak RSS", f"{peak_mb:.0f} MB; goal <= {GOAL_PEAK_RSS_MB} MB at 100,000 orders"
+                            + (f": {verdict(peak_mb <= GOAL_PEAK_RSS_MB)}" if args.orders >= 100_000 else
+                               f" (measured at {args.orders:,}: run --orders 100000 for the goal's figure)")),
+        ("seeding (not measured)", f"{seeding:.1f} s"),
+    ])
+
+
+if __name__ == "__main__":
+    main()
