@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import urlencode
 from dataclasses import dataclass
+from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from sandbox.common import limits
 from sandbox.xero.services import xero_app_create, xero_connect, xero_tenant_create
 from tests.sandbox.spec import check_accounting, specs_present
 from tests.sandbox.tims_support import tims, tims_client, tims_site  # noqa: F401  (the TIMS emulator's fixtures)
@@ -74,6 +77,16 @@ def steady_window_offset() -> int:
     now = int(time.time())
     offset = (now - 5) % 60
     return offset or 59
+
+
+@pytest.fixture
+def steady_limit_clock(monkeypatch):
+    """The limit machinery's clock held still mid-minute and mid-hour, so a test's calls fall
+    in one window of every kind (windows that are not offset, such as Xero's app minute or a
+    TIMS client's, could otherwise end between two calls)."""
+    instant = timezone.now().replace(minute=30, second=30, microsecond=0)
+    monkeypatch.setattr(limits, "timezone", SimpleNamespace(now=lambda: instant))
+    return instant
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.sandbox.tims_support import problem_type
 CUSTOMERS = "/api/v1/customers"
 
 
-def test_every_answer_counts_down(tims, tims_client):
+def test_every_answer_counts_down(tims, tims_client, steady_limit_clock):
     tims_client_set_limits(client=tims_client, window_seconds=3600)  # no window boundary mid-test
     first, second = tims.get(CUSTOMERS), tims.get("/api/v1/customers/cus_missing")
     assert first["RateLimit-Limit"] == second["RateLimit-Limit"] == "120"
@@ -23,7 +23,7 @@ def test_every_answer_counts_down(tims, tims_client):
     assert second.status_code == 404 and second["Request-Id"] in second.json()["instance"]
 
 
-def test_over_the_budget_is_429_with_retry_after(tims, tims_client):
+def test_over_the_budget_is_429_with_retry_after(tims, tims_client, steady_limit_clock):
     tims_client_set_limits(client=tims_client, minute=2, window_seconds=3600, concurrent=None)
     assert tims.get(CUSTOMERS).status_code == 200
     last = tims.get(CUSTOMERS)
@@ -35,7 +35,7 @@ def test_over_the_budget_is_429_with_retry_after(tims, tims_client):
     assert limited["RateLimit-Limit"] == "2"
 
 
-def test_windows_follow_the_clients_settings(tims, tims_client):
+def test_windows_follow_the_clients_settings(tims, tims_client, steady_limit_clock):
     tims_client_set_limits(client=tims_client, minute=1, window_seconds=3600, concurrent=None)
     assert tims.get(CUSTOMERS).status_code == 200
     limited = tims.get(CUSTOMERS)
@@ -79,7 +79,7 @@ def test_faults_endpoint_knows_tims(client, tims_site):
     assert client.put(url, {"error_rate": 0.5, "seed": 3}, content_type="application/json").json()["error_rate"] == 0.5
 
 
-def test_unauthenticated_calls_spend_the_sites_budget(tims, tims_site):
+def test_unauthenticated_calls_spend_the_sites_budget(tims, tims_site, steady_limit_clock):
     tims_site.anonymous_minute_limit = 1
     tims_site.save()
     first = tims.get(CUSTOMERS, token="")
