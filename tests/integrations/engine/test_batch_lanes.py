@@ -23,7 +23,10 @@ class Record:
 
 
 class SlowRunner:
-    """Stands in for a FlowRunner: notes which records are in flight in which thread."""
+    """Stands in for a FlowRunner: notes which records are in flight in which thread. The first
+    batch stays in flight until another batch has started (lanes side by side start one at
+    once), so a second lane is used however slowly the submitting thread is scheduled; batches
+    run one after another would wait out the timeout and use one thread."""
 
     def __init__(self) -> None:
         self.flow = type("F", (), {"pk": 1})()
@@ -31,6 +34,8 @@ class SlowRunner:
         self.overlaps: list[str] = []
         self.threads: set[str] = set()
         self.lock = threading.Lock()
+        self.started = 0
+        self.another_started = threading.Event()
 
     def process(self, chunk):
         ids = {r.remote_id for r in chunk}
@@ -38,6 +43,12 @@ class SlowRunner:
             self.overlaps += sorted(ids & self.in_flight)
             self.in_flight |= ids
             self.threads.add(threading.current_thread().name)
+            first = self.started == 0
+            self.started += 1
+        if first:
+            self.another_started.wait(timeout=10)
+        else:
+            self.another_started.set()
         time.sleep(0.05)
         with self.lock:
             self.in_flight -= ids
