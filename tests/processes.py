@@ -49,6 +49,19 @@ def database_create(label: str) -> tuple[str, str, Callable[[], None]]:
     return f"sqlite:///{folder}/{label}.sqlite3", "sqlite", remove
 
 
+def production_settings(host: str = "127.0.0.1") -> dict[str, str]:
+    """Environment for running the site as in production (DEBUG off, so no query log or debug
+    cursor), with fresh secrets and plain HTTP on loopback: what a benchmark should measure."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    return {
+        "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "CREDENTIALS_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": f"{host},localhost", "SECURE_SSL_REDIRECT": "false",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -144,6 +144,7 @@ def write_records(ctx: ApiContext, *, resource: Resource, target_id: str | None)
     # rows may wait to be inserted together (unless prefetch_for_write says otherwise).
     read_back_later = creates_only and resource.read_back_in_bulk
     ctx.pending.lines = [] if read_back_later else None
+    ctx.pending.contact_flags = []
     resource.prefetch_for_write(ctx, elements, creates_only=creates_only)
     _lock_tracked_items(ctx, elements)
     written: dict[int, object] = {}  # position in results → record, read back at the end
@@ -183,7 +184,7 @@ def write_records(ctx: ApiContext, *, resource: Resource, target_id: str | None)
             results.append(echoed)
             failures.append(echoed)
     ctx.pending.insert()
-    ctx.pending.lines = ctx.pending.documents = None
+    ctx.pending.lines = ctx.pending.documents = ctx.pending.contact_flags = None
     if failures and summarize:
         return validation_exception(failures)  # the created records are not shown
     if written:
@@ -289,5 +290,8 @@ def _lock_tracked_items(ctx, elements: list) -> None:
         for line in (element.get("LineItems") or []) if isinstance(line, dict) and line.get("ItemCode")
     }
     if codes:
+        # Only tracked items have stock to move; untracked ones (the usual case when the ERP
+        # owns stock) are not locked, so batches that only name them never wait on each other.
         list(XeroItem.objects.select_for_update().filter(tenant=ctx.tenant, code__in=codes)
+             .exclude(inventory_asset_account_code="").exclude(purchase_cogs_account_code="")
              .order_by("pk").values_list("pk", flat=True))

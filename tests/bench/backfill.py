@@ -5,14 +5,16 @@ the worker's peak RSS beside the goals.
 
     python -m tests.bench.backfill [--orders 10000]
 
-The site (portal and sandboxes) is served by ``manage.py runserver`` in its own process; the
+The site (portal and sandboxes) is served by ``manage.py runserver`` in its own process, with
+production settings (DEBUG off); the
 flow runs in another (``manage.py run_flow orders``), whose peak RSS is the one reported. The
 orders are written straight into the sandbox's tables (tests/tims_orders.py): the point is the
 product, not the seeding. PostgreSQL when DATABASE_URL is set (a dedicated database, dropped at
 the end), SQLite otherwise.
 
 ``--profile FILE`` samples the flow's worker with py-spy (``pip install py-spy``; not a
-requirement of the project) into FILE (``--profile-format raw`` for collapsed stacks).
+requirement of the project) into FILE (``--profile-format raw`` for collapsed stacks);
+``--profile-server FILE`` samples the sandbox server the same way.
 
 Goals: >= 1,000 records/s; <= 1/45 Xero calls per invoice; peak RSS <= 300 MB at 100,000 orders.
 """
@@ -27,7 +29,9 @@ import time
 from pathlib import Path
 
 from tests.bench.harness import report
-from tests.processes import database_create, free_port, kill_group, lift_rate_budgets, start, wait_http
+from tests.processes import (
+    database_create, free_port, kill_group, lift_rate_budgets, production_settings, start, wait_http,
+)
 
 GOAL_RECORDS_PER_SECOND = 1000
 GOAL_CALLS_PER_INVOICE = 1 / 45
@@ -50,6 +54,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=50, help="the flow's batch size (Xero takes 50 per call)")
     parser.add_argument("--profile", help="profile the flow's worker with py-spy into this file")
+    parser.add_argument("--profile-server", help="profile the sandbox server with py-spy into this file")
     parser.add_argument("--profile-format", default="speedscope", help="py-spy's output format (speedscope, flamegraph, raw)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -64,6 +69,7 @@ def main() -> None:
     os.environ.update({
         "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings", "SANDBOX_ENABLED": "true",
         "SANDBOX_BASE_URL": f"http://127.0.0.1:{port}/sandbox", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+        **production_settings(),
     })
     env = dict(os.environ)
     server = None
@@ -90,6 +96,12 @@ def main() -> None:
         drop()
 
 
+def _py_spy() -> str:
+    """py-spy beside this interpreter (a virtual environment's bin), else on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else "py-spy"
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a live process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -99,7 +111,9 @@ def _cpu_seconds(pid: int) -> float:
 def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid: int) -> None:
     from integrations.engine.pipeline import run_execute
     from integrations.mapping_templates import templates_install
-    from integrations.models import ApiCall, Flow, FlowTrigger, MappingSet, RunTrigger, SyncRun
+    from django.db.models import Count, Min
+
+    from integrations.models import ApiCall, Flow, FlowTrigger, MappingSet, RunTrigger, SyncException, SyncRun
     from integrations.services.runs import flow_run_request, run_claim
     from sandbox.models import TimsApiClient, XeroApp, XeroInvoice
     from sandbox.tims.services import tims_client_set_limits
@@ -130,13 +144,22 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
     command = [sys.executable, "-m", "tests.bench.backfill", "--worker"]
     if args.profile:
         # py-spy samples the worker (and only it) and writes a flame graph and a top-style table.
-        command = ["py-spy", "record", "--format", args.profile_format, "-o", args.profile, "--", *command]
+        command = [_py_spy(), "record", "--format", args.profile_format, "-o", args.profile, "--", *command]
     server_cpu_before = _cpu_seconds(server_pid)
+    server_profiler = None
+    if args.profile_server:
+        server_profiler = start([_py_spy(), "record", "--format", args.profile_format, "-o", args.profile_server,
+                                 "--pid", str(server_pid)], env, logs / "server-profile.log")
     worker = start(command, env, logs / "worker.log")
     started = time.perf_counter()
     _, status, usage = os.wait4(worker.pid, 0)
     wall = time.perf_counter() - started
     server_cpu = _cpu_seconds(server_pid) - server_cpu_before
+    if server_profiler is not None:
+        import signal
+
+        server_profiler.send_signal(signal.SIGINT)  # py-spy writes its file on interrupt
+        server_profiler.wait(timeout=60)
     worker_cpu = usage.ru_utime + usage.ru_stime
     worker.returncode = os.waitstatus_to_exitcode(status)
     output = (logs / "worker.log").read_text()
@@ -154,6 +177,9 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
     records_per_second = run.read_count / run_seconds if run_seconds else 0.0
     per_invoice = xero_calls / created if created else float("inf")
     peak_mb = usage.ru_maxrss / 1024
+
+    failures = list(SyncException.objects.filter(flow=orders_flow).values("code")
+                    .annotate(n=Count("pk"), example=Min("message")).order_by("-n")[:3])
 
     def verdict(ok: bool) -> str:
         return "meets the goal" if ok else "MISSES the goal"
@@ -176,6 +202,7 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
         ("worker peak RSS", f"{peak_mb:.0f} MB; goal <= {GOAL_PEAK_RSS_MB} MB at 100,000 orders"
                             + (f": {verdict(peak_mb <= GOAL_PEAK_RSS_MB)}" if args.orders >= 100_000 else
                                f" (measured at {args.orders:,}: run --orders 100000 for the goal's figure)")),
+        ("queue", "; ".join(f"{row['n']} {row['code']} (e.g. {row['example'][:120]})" for row in failures) or "empty"),
         ("seeding (not measured)", f"{seeding:.1f} s"),
     ])
 

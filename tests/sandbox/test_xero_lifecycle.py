@@ -170,3 +170,24 @@ def test_approving_a_draft_keeps_four_decimal_unit_amounts_and_tax_overrides(xer
     approved = xero.post(f"/Invoices/{draft['InvoiceID']}", {"Invoices": [{"Status": "AUTHORISED"}]}).json()["Invoices"][0]
     assert approved["Status"] == "AUTHORISED"
     assert (approved["SubTotal"], approved["TotalTax"], approved["Total"]) == (3.70, 0.70, 4.40)
+
+
+def test_approved_invoices_in_a_batch_flag_their_contacts(xero, contact_id):
+    """IsCustomer/IsSupplier follow approved ACCREC/ACCPAY documents, set once at the end of a
+    batch; an element that fails flags nothing. Untracked items move no stock."""
+    other = xero.put("/Contacts", {"Contacts": [{"Name": "Flagless Ltd"}]}).json()["Contacts"][0]["ContactID"]
+    xero.put("/Items", {"Items": [{"Code": "UNT-1", "Name": "Untracked", "SalesDetails": {"UnitPrice": 3.0, "AccountCode": "200"}}]})
+    line = {"ItemCode": "UNT-1", "Quantity": 2, "AccountCode": "200"}
+    sale = {"Type": "ACCREC", "Contact": {"ContactID": contact_id}, "Status": "AUTHORISED", "LineItems": [line]}
+    failing = {"Type": "ACCPAY", "Contact": {"ContactID": other}, "Status": "AUTHORISED",
+               "LineItems": [dict(line, AccountCode="NOPE")]}
+    response = xero.put("/Invoices", {"Invoices": [sale, dict(sale), failing]}, query="summarizeErrors=false")
+    assert [row["StatusAttributeString"] for row in response.json()["Invoices"]] == ["OK", "OK", "ERROR"]
+    customer = xero.get(f"/Contacts/{contact_id}").json()["Contacts"][0]
+    assert customer["IsCustomer"] is True
+    assert xero.get(f"/Contacts/{other}").json()["Contacts"][0]["IsSupplier"] is False
+    bill = dict(failing, LineItems=[dict(line, AccountCode="429")])
+    saved = xero.put("/Invoices", {"Invoices": [bill]}, query="summarizeErrors=false").json()["Invoices"][0]
+    assert saved["StatusAttributeString"] == "OK", saved.get("ValidationErrors")
+    assert xero.get(f"/Contacts/{other}").json()["Contacts"][0]["IsSupplier"] is True
+    assert xero.get("/Items", {"where": 'Code=="UNT-1"'}).json()["Items"][0].get("QuantityOnHand") in (None, 0, 0.0)

@@ -31,16 +31,42 @@ class PendingRows:
 
     lines: list | None = None
     documents: list | None = None
+    # (contact pk, "is_customer" | "is_supplier"): flags that approved documents turn on, set
+    # together at the end in primary-key order, so two batches naming the same contacts in
+    # different orders wait for each other instead of deadlocking.
+    contact_flags: list | None = None
 
-    def mark(self) -> tuple[int, int]:
-        return len(self.lines or ()), len(self.documents or ())
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.lines or ()), len(self.documents or ()), len(self.contact_flags or ())
 
-    def drop_since(self, mark: tuple[int, int]) -> None:
+    def drop_since(self, mark: tuple[int, int, int]) -> None:
         """Forget what an element that failed collected (its savepoint is gone)."""
         if self.lines is not None:
             del self.lines[mark[0] :]
         if self.documents is not None:
             del self.documents[mark[1] :]
+        if self.contact_flags is not None:
+            del self.contact_flags[mark[2] :]
+
+    def flag_contact(self, contact: XeroContact, flag: str) -> None:
+        if getattr(contact, flag):
+            return
+        if self.contact_flags is None:
+            setattr(contact, flag, True)
+            contact.save(update_fields=[flag])
+        else:
+            self.contact_flags.append((contact.pk, flag))
+
+    def _set_contact_flags(self) -> None:
+        by_flag: dict[str, set[int]] = {}
+        for pk, flag in self.contact_flags:
+            by_flag.setdefault(flag, set()).add(pk)
+        self.contact_flags.clear()
+        for flag, pks in sorted(by_flag.items()):
+            locked = list(XeroContact.objects.select_for_update().filter(pk__in=pks, **{flag: False})
+                          .order_by("pk").values_list("pk", flat=True))
+            if locked:
+                XeroContact.objects.filter(pk__in=locked).update(**{flag: True})
 
     def insert(self) -> None:
         if self.documents:
@@ -53,6 +79,8 @@ class PendingRows:
         if self.lines:
             XeroLineItem.objects.bulk_create(self.lines)
             self.lines.clear()
+        if self.contact_flags:
+            self._set_contact_flags()
 
 
 @dataclass

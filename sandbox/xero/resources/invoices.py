@@ -296,7 +296,12 @@ class Invoices(Resource):
             raise ValidationFailed("The invoice total cannot be less than the amount already paid.")
         touch(invoice)
         inserted = invoice.pk is None
-        item_codes = {spec.values["item_code"] for spec in specs} - {""}
+        # Only tracked items move stock: a document naming none of them can wait for the
+        # batch's bulk insert, lines and all.
+        item_codes = {
+            code for code in {spec.values["item_code"] for spec in specs} - {""}
+            if (item := ctx.lookups.item_by_code(code)) is not None and item.is_tracked_as_inventory
+        }
         pending = ctx.pending
         if inserted and not item_codes and pending.documents is not None and pending.lines is not None:
             pending.documents.append(invoice)  # inserted with the batch's others (write_records)
@@ -310,10 +315,7 @@ class Invoices(Resource):
         stock_settle(invoice, invoice.type, item_codes=item_codes)
         if invoice.status in ("AUTHORISED", "PAID") and invoice.contact:
             # IsCustomer/IsSupplier follow ACCREC/ACCPAY activity (api-notes §6.1).
-            flag = "is_customer" if invoice.type == "ACCREC" else "is_supplier"
-            if not getattr(invoice.contact, flag):
-                setattr(invoice.contact, flag, True)
-                invoice.contact.save(update_fields=[flag])
+            pending.flag_contact(invoice.contact, "is_customer" if invoice.type == "ACCREC" else "is_supplier")
 
     def _update(self, ctx: ApiContext, invoice: XeroInvoice, data: dict) -> None:
         if "Type" in data and data["Type"] != invoice.type:
