@@ -214,8 +214,8 @@ def resolve_account(ctx: ApiContext, *, code: str | None = None, account_id: obj
 
 def prefetch_references(ctx: ApiContext, elements: list) -> None:
     """Read the contacts (by ContactID) and items (by ItemCode) a batch of documents names, one
-    query each, instead of one per element and line. A batch with items inserts its lines
-    document by document (``ctx.pending.lines`` None)."""
+    query each, instead of one per element and line. A batch with tracked items inserts its
+    lines document by document (``ctx.pending.lines`` None)."""
     contact_ids, item_codes = [], []
     for element in elements:
         if not isinstance(element, dict):
@@ -228,9 +228,10 @@ def prefetch_references(ctx: ApiContext, elements: list) -> None:
             item_codes.extend(str(line["ItemCode"]) for line in lines if isinstance(line, dict) and line.get("ItemCode"))
     ctx.lookups.prefetch_contacts(contact_ids)
     ctx.lookups.prefetch_items(item_codes)
-    if item_codes:
+    if any((item := ctx.lookups.item_by_code(code)) is not None and item.is_tracked_as_inventory for code in item_codes):
         # Stock reads a document's lines back as soon as they are saved: insert them at once
-        # (for the whole batch, so that line rows keep the order of their documents).
+        # (for the whole batch, so that line rows keep the order of their documents). Lines of
+        # untracked items move no stock and can wait.
         ctx.pending.lines = None
 
 
