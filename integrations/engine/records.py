@@ -3,6 +3,7 @@ data for mapping, and mapped payloads turned back into canonical objects for the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -39,8 +40,30 @@ _REF_FIELDS = ("number", "order_number", "invoice_number", "code", "sku", "refer
 def record_data(record: Any) -> dict[str, Any]:
     """A canonical record as plain data (Decimals and dates kept) for the mapping."""
     if dataclasses.is_dataclass(record):
-        return dataclasses.asdict(record)
+        return _plain(record)
     return dict(record)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` gives, without its deep copy of every leaf: dataclasses,
+    lists, tuples and dicts are rebuilt (so the mapping may change them freely), while the
+    immutable leaves canonical records hold (str, Decimal, date, enums...) are shared."""
+    kind = type(value)
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if kind is list or kind is tuple:
+        return kind(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (set, bytearray)) or hasattr(value, "__dict__") and not isinstance(value, Enum):
+        return copy.deepcopy(value)
+    return value
 
 
 def record_id(record: Any) -> str:
