@@ -102,6 +102,21 @@ def _py_spy() -> str:
     return str(beside) if beside.exists() else "py-spy"
 
 
+def _postgres_cpu_seconds() -> float:
+    """CPU time so far of this machine's live PostgreSQL server processes (Linux /proc): with a
+    quiet machine, their growth over the run is the database's share of the work."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a live process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -145,7 +160,7 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
     if args.profile:
         # py-spy samples the worker (and only it) and writes a flame graph and a top-style table.
         command = [_py_spy(), "record", "--format", args.profile_format, "-o", args.profile, "--", *command]
-    server_cpu_before = _cpu_seconds(server_pid)
+    server_cpu_before, postgres_cpu_before = _cpu_seconds(server_pid), _postgres_cpu_seconds()
     server_profiler = None
     if args.profile_server:
         server_profiler = start([_py_spy(), "record", "--format", args.profile_format, "-o", args.profile_server,
@@ -155,6 +170,7 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
     _, status, usage = os.wait4(worker.pid, 0)
     wall = time.perf_counter() - started
     server_cpu = _cpu_seconds(server_pid) - server_cpu_before
+    postgres_cpu = _postgres_cpu_seconds() - postgres_cpu_before
     if server_profiler is not None:
         import signal
 
@@ -198,7 +214,9 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
         ("CPU", f"flow worker {worker_cpu:.1f} s ({worker_cpu * 1000 / max(run.read_count, 1):.2f} ms per record, "
                 f"{run.read_count / worker_cpu if worker_cpu else 0:,.0f} records per CPU second); "
                 f"sandbox server (Xero and TIMS emulators, one process) {server_cpu:.1f} s "
-                f"({server_cpu * 1000 / max(run.read_count, 1):.2f} ms per record); {os.cpu_count()} cores"),
+                f"({server_cpu * 1000 / max(run.read_count, 1):.2f} ms per record)"
+                + (f"; PostgreSQL {postgres_cpu:.1f} s ({postgres_cpu * 1000 / max(run.read_count, 1):.2f} ms per record)"
+                   if vendor == "postgresql" else "") + f"; {os.cpu_count()} cores"),
         ("worker peak RSS", f"{peak_mb:.0f} MB; goal <= {GOAL_PEAK_RSS_MB} MB at 100,000 orders"
                             + (f": {verdict(peak_mb <= GOAL_PEAK_RSS_MB)}" if args.orders >= 100_000 else
                                f" (measured at {args.orders:,}: run --orders 100000 for the goal's figure)")),
