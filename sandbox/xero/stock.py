@@ -45,8 +45,8 @@ def _reverse(tenant, applied: dict[str, dict]) -> None:
 
 def stock_settle(document, type_: str, *, item_codes: set[str] | None = None) -> None:
     """Bring the items' stock in line with ``document`` as it now stands. ``item_codes``: the
-    codes of the tracked items on the lines just saved, when the caller knows them; with none, and nothing
-    applied before, there is nothing to settle and the lines need not be read."""
+    codes of the tracked items on the lines just saved, when the caller knows them; with none,
+    and nothing applied before, there is nothing to settle and the lines need not be read."""
     if item_codes is not None and not item_codes and not document.extra.get("stock"):
         return
     lines = list(document.lines.all())

@@ -228,7 +228,7 @@ def prefetch_references(ctx: ApiContext, elements: list) -> None:
             item_codes.extend(str(line["ItemCode"]) for line in lines if isinstance(line, dict) and line.get("ItemCode"))
     ctx.lookups.prefetch_contacts(contact_ids)
     ctx.lookups.prefetch_items(item_codes)
-    if any((item := ctx.lookups.item_by_code(code)) is not None and item.is_tracked_as_inventory for code in item_codes):
+    if ctx.lookups.tracked_item_codes(item_codes):
         # Stock reads a document's lines back as soon as they are saved: insert them at once
         # (for the whole batch, so that line rows keep the order of their documents). Lines of
         # untracked items move no stock and can wait.

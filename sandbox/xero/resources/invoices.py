@@ -298,10 +298,7 @@ class Invoices(Resource):
         inserted = invoice.pk is None
         # Only tracked items move stock: a document naming none of them can wait for the
         # batch's bulk insert, lines and all.
-        item_codes = {
-            code for code in {spec.values["item_code"] for spec in specs} - {""}
-            if (item := ctx.lookups.item_by_code(code)) is not None and item.is_tracked_as_inventory
-        }
+        item_codes = ctx.lookups.tracked_item_codes({spec.values["item_code"] for spec in specs} - {""})
         pending = ctx.pending
         if inserted and not item_codes and pending.documents is not None and pending.lines is not None:
             pending.documents.append(invoice)  # inserted with the batch's others (write_records)

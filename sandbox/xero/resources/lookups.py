@@ -146,6 +146,10 @@ class RequestLookups:
             self.prefetch_items([code])
         return self._items[code]
 
+    def tracked_item_codes(self, codes) -> set[str]:
+        """Which of ``codes`` are items tracked as inventory: only they move stock."""
+        return {code for code in codes if (item := self.item_by_code(code)) is not None and item.is_tracked_as_inventory}
+
     def forget_rows(self) -> None:
         self._contacts.clear()
         self._items.clear()
