@@ -102,9 +102,16 @@ def _py_spy() -> str:
     return str(beside) if beside.exists() else "py-spy"
 
 
+def _stat_cpu_seconds(text: str) -> float:
+    """User + system CPU time from the text of a /proc/<pid>/stat file."""
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _postgres_cpu_seconds() -> float:
     """CPU time so far of this machine's live PostgreSQL server processes (Linux /proc): with a
-    quiet machine, their growth over the run is the database's share of the work."""
+    quiet machine, their growth over the run is the database's share of the work (processes
+    that end in between are not counted, so it is a lower bound)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -112,15 +119,13 @@ def _postgres_cpu_seconds() -> float:
         except OSError:
             continue
         if "(postgres)" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += _stat_cpu_seconds(text)
     return total
 
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a live process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid: int) -> None:
