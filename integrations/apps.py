@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_delete, post_migrate, post_save
 
 
@@ -32,6 +33,9 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations import checks  # noqa: F401  (registers system checks)
+        from integrations.postgres import postgres_connection_setup
+
+        connection_created.connect(postgres_connection_setup, dispatch_uid="integrations.postgres_setup")
 
         # post_migrate is sent once per app, and each app's permissions are made by auth's
         # handler on its own signal; syncing on every app's signal means the last one sees

@@ -1,0 +1,34 @@
+"""PostgreSQL connection setup: a faster text dumper for Python lists.
+
+Django 5.2 bulk-inserts on PostgreSQL through ``UNNEST`` of one array per column, so every
+``bulk_create`` (a batch's audit events and record links, the sandbox's rows) hands psycopg
+lists to dump as array literals. psycopg's text dumper backslash-escapes each quoted element
+with ``re.sub`` and a group-reference template, which on Python 3.11 runs a Python function
+per escaped character: a JSON payload has dozens. The same escaping with ``bytes.replace``
+gives the same bytes at about a third of the cost of a batch's audit insert.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.types.array import ListDumper
+
+
+class _ElementEscape:
+    """Stands in for ListDumper's ``_re_esc`` regular expression, whose only use is a ``sub``
+    that puts a backslash before each double quote and each backslash of an element."""
+
+    @staticmethod
+    def sub(_template: bytes, element: Any) -> bytes:
+        return bytes(element).replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+
+
+class FastListDumper(ListDumper):
+    _re_esc = _ElementEscape()
+
+
+def postgres_connection_setup(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` handler: register the list dumper on a new PostgreSQL connection."""
+    if connection.vendor == "postgresql":
+        connection.connection.adapters.register_dumper(list, FastListDumper)
