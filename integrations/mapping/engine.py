@@ -132,10 +132,11 @@ class _Field:
     default: str
     required: bool
 
-    def value(self, names: Mapping[str, Any], scope: Any, functions: Mapping[str, Any] | None = None) -> Any:
+    def value(self, names: Mapping[str, Any], scope: Any, functions: Mapping[str, Any] | None = None,
+              trusted: frozenset[int] = frozenset()) -> Any:
         try:
             if self.expression:
-                value = expressions.evaluate(self.expression, names, functions)
+                value = expressions.evaluate(self.expression, names, functions, trusted)
             elif self.source_path:
                 value = get_path(scope, self.source_path)
             else:
@@ -213,8 +214,9 @@ class CompiledMapping:
 
         Skip, void and review rules look at the source and are decided first (an order not yet
         shipped is skipped, whatever its lines hold); set-field rules run on the mapped payload."""
-        self.functions = functions or {}
-        decided = self._apply_rules(record, {}, actions=(RuleAction.SKIP, RuleAction.VOID, RuleAction.REVIEW))
+        functions = functions or {}
+        trusted = expressions.plain_containers(record)  # the record's data, searched once
+        decided = self._apply_rules(record, {}, functions, trusted, actions=(RuleAction.SKIP, RuleAction.VOID, RuleAction.REVIEW))
         if decided is not None:
             return decided
         payload: dict[str, Any] = {}
@@ -222,7 +224,7 @@ class CompiledMapping:
         names = {**record, "record": record}
         for f in self.top:
             try:
-                value = f.value(names, record, self.functions)
+                value = f.value(names, record, functions, trusted)
             except _Failed as failed:
                 problems.append(failed.problem)
                 continue
@@ -232,7 +234,7 @@ class CompiledMapping:
             source_list = get_path(record, head.source_path) if head and head.source_path else None
             if head and head.expression:
                 try:
-                    source_list = expressions.evaluate(head.expression, names, self.functions)
+                    source_list = expressions.evaluate(head.expression, names, functions, trusted)
                 except expressions.ExpressionError as exc:
                     problems.append(MappingProblem("mapping.expression", f"{prefix}: {exc}", prefix))
                     continue
@@ -242,7 +244,7 @@ class CompiledMapping:
                 item: dict[str, Any] = {}
                 for child in children:
                     try:
-                        value = child.value(line_names, element, self.functions)
+                        value = child.value(line_names, element, functions, trusted)
                     except _Failed as failed:
                         problems.append(MappingProblem(failed.problem.code, f"Line {position + 1}: {failed.problem.message}",
                                                        f"{prefix}[{position}].{child.target}"))
@@ -253,15 +255,17 @@ class CompiledMapping:
             set_path(payload, prefix, items)
         if problems:
             return Outcome(Verdict.REVIEW, payload, problems[0].message, problems)
-        return self._apply_rules(record, payload, actions=(RuleAction.SET_FIELD,)) or Outcome(Verdict.SEND, payload)
+        return (self._apply_rules(record, payload, functions, trusted, actions=(RuleAction.SET_FIELD,))
+                or Outcome(Verdict.SEND, payload))
 
-    def _apply_rules(self, record: Mapping[str, Any], payload: dict[str, Any], *, actions: tuple[str, ...]) -> Outcome | None:
+    def _apply_rules(self, record: Mapping[str, Any], payload: dict[str, Any], functions: Mapping[str, Any],
+                     trusted: frozenset[int], *, actions: tuple[str, ...]) -> Outcome | None:
         names = {**record, "record": record, "target": payload}
         for rule in self.rules:
             if rule.action not in actions:
                 continue
             try:
-                fired = bool(expressions.evaluate(rule.condition, names, self.functions))
+                fired = bool(expressions.evaluate(rule.condition, names, functions, trusted))
             except expressions.ExpressionError as exc:
                 problem = MappingProblem("mapping.rule", f"Rule \u201c{rule.name}\u201d: {exc}")
                 return Outcome(Verdict.REVIEW, payload, problem.message, [problem])
@@ -277,7 +281,7 @@ class CompiledMapping:
                                [MappingProblem("mapping.rule.review", reason)])
             if rule.action == RuleAction.SET_FIELD:
                 try:
-                    set_path(payload, rule.target, expressions.evaluate(rule.value_expression, names, self.functions))
+                    set_path(payload, rule.target, expressions.evaluate(rule.value_expression, names, functions, trusted))
                 except expressions.ExpressionError as exc:
                     problem = MappingProblem("mapping.rule", f"Rule \u201c{rule.name}\u201d: {exc}", rule.target)
                     return Outcome(Verdict.REVIEW, payload, problem.message, [problem])

@@ -78,7 +78,48 @@ FUNCTIONS: dict[str, Any] = {
 }
 
 
+# Values that can be neither a module nor a function: no need to look inside them.
+_PLAIN_LEAVES = frozenset({str, int, bool, type(None), Decimal, date, datetime, float})
+
+
+def plain_containers(data: Any) -> frozenset[int]:
+    """The ids of the dicts and lists in ``data`` that hold only plain values (strings, numbers,
+    dates, and dicts and lists of them), all the way down: what simpleeval would otherwise
+    search again, for modules and forbidden functions, each time an expression names them.
+    Valid while ``data`` lives and only for it (an id is reused once its object is gone): a
+    record's mapping computes it once and passes it to each of the record's evaluations."""
+    plain: set[int] = set()
+
+    def walk(value: Any) -> bool:
+        kind = type(value)
+        if kind in _PLAIN_LEAVES:
+            return True
+        if kind is dict:
+            children = value.values()
+        elif kind is list:
+            children = value
+        else:
+            return False
+        if all([walk(child) for child in children]):  # a list: every child is walked
+            plain.add(id(value))
+            return True
+        return False
+
+    walk(data)
+    return frozenset(plain)
+
+
 class _Evaluator(simpleeval.EvalWithCompoundTypes):
+    trusted: frozenset[int] = frozenset()
+
+    def _check_disallowed_items(self, item: Any) -> None:
+        # Every node's result is checked, and an expression naming ``line`` or ``record`` would
+        # have the whole record searched each time; containers known plain (from
+        # ``plain_containers``, alive for this evaluation) and plain leaves are skipped.
+        if type(item) in _PLAIN_LEAVES or id(item) in self.trusted:
+            return
+        super()._check_disallowed_items(item)
+
     def _eval_constant(self, node: ast.Constant) -> Any:
         if isinstance(node.value, float):
             # The literal as written, not its binary approximation.
@@ -102,8 +143,10 @@ def check(expression: str) -> None:
 _idle = threading.local()  # one evaluator per thread, reused: building one costs more than most evaluations
 
 
-def evaluate(expression: str, names: Mapping[str, Any], functions: Mapping[str, Any] | None = None) -> Any:
-    """``functions`` adds run-bound helpers (``lookup``, ``linked``) to the built-in ones."""
+def evaluate(expression: str, names: Mapping[str, Any], functions: Mapping[str, Any] | None = None,
+             trusted: frozenset[int] = frozenset()) -> Any:
+    """``functions`` adds run-bound helpers (``lookup``, ``linked``) to the built-in ones;
+    ``trusted``: ``plain_containers`` of the data ``names`` holds, when the caller has it."""
     evaluator = getattr(_idle, "evaluator", None)
     _idle.evaluator = None  # taken: a helper that evaluates in turn builds its own
     if evaluator is None:
@@ -111,6 +154,7 @@ def evaluate(expression: str, names: Mapping[str, Any], functions: Mapping[str, 
     evaluator.names = names
     evaluator.functions = {**FUNCTIONS, **functions} if functions else FUNCTIONS
     evaluator.expr = expression
+    evaluator.trusted = trusted
     try:
         return evaluator.eval(expression, previously_parsed=_parse(expression))
     except ExpressionError:
@@ -121,4 +165,5 @@ def evaluate(expression: str, names: Mapping[str, Any], functions: Mapping[str, 
         raise ExpressionError(f"{expression!r} failed: {exc}") from None
     finally:
         evaluator.names = evaluator.functions = None
+        evaluator.trusted = frozenset()
         _idle.evaluator = evaluator

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 _PART = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<index>\d*)\])?$")
 MISSING = object()
 
 
-def _parts(path: str) -> list[tuple[str, int | None]]:
+@lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[tuple[str, int | None], ...]:
     parts = []
     for raw in path.split("."):
         match = _PART.match(raw)
@@ -18,7 +20,7 @@ def _parts(path: str) -> list[tuple[str, int | None]]:
             raise ValueError(f"bad path segment {raw!r} in {path!r}")
         index = match["index"]
         parts.append((match["name"], int(index) if index else None))
-    return parts
+    return tuple(parts)
 
 
 def get_path(data: Any, path: str, default: Any = None) -> Any:

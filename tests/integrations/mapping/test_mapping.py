@@ -127,6 +127,23 @@ def test_expressions_are_safe_and_exact():
         expressions.check("price *")
 
 
+def test_only_plain_data_is_spared_the_search_for_modules_and_functions():
+    import os
+
+    plain_line = {"sku": "A-1", "quantity": Decimal("2"), "shipped": date(2026, 1, 5), "dimensions": [{"n": "Region"}]}
+    record = {"lines": [plain_line], "customer": {"name": "Acme"}, "hooks": [{"sku": "B-2", "hook": os}], "evil": [isinstance]}
+    trusted = expressions.plain_containers(record)
+    assert {id(record["lines"]), id(plain_line), id(plain_line["dimensions"]), id(record["customer"])} <= trusted
+    # A container holding a module or a function, and every container above it, is not.
+    assert not {id(record), id(record["hooks"]), id(record["hooks"][0]), id(record["evil"])} & trusted
+    names = {**record, "record": record}
+    assert expressions.evaluate("lines[0]['quantity'] * 2", names, trusted=trusted) == Decimal("4")
+    assert expressions.evaluate("customer['name']", names, trusted=trusted) == "Acme"
+    for hostile in ("hooks[0]['hook']", "hooks", "evil[0]", "record", "[customer, evil]"):
+        with pytest.raises(expressions.ExpressionError):
+            expressions.evaluate(hostile, names, trusted=trusted)
+
+
 money = st.decimals(min_value=Decimal("-100000"), max_value=Decimal("100000"), places=2, allow_nan=False, allow_infinity=False)
 
 
