@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from itertools import islice
 from typing import Any
 
-from django.db import connection as db_connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection as db_connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -762,6 +762,10 @@ class BatchLanes:
         self.width = width
         self.pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"flow-{runner.flow.pk}") if width > 1 else None
         self.pending: deque[tuple[list[Any], set[str], Future]] = deque()
+        # Each lane thread's own database connection, kept from batch to batch (a connection
+        # per batch cost a PostgreSQL backend start each time) and closed when the lanes end.
+        self.connections: set[Any] = set()
+        self._connections_lock = threading.Lock()
 
     def __enter__(self) -> BatchLanes:
         return self
@@ -770,12 +774,21 @@ class BatchLanes:
         if self.pool is not None:
             # A batch already sending finishes (its results commit); none starts after an error.
             self.pool.shutdown(wait=True, cancel_futures=True)
+            for connection in self.connections:  # their threads are idle now, for good
+                connection.inc_thread_sharing()
+                try:
+                    connection.close()
+                finally:
+                    connection.dec_thread_sharing()
 
     def _work(self, chunk: list[Any]) -> BatchReport:
+        connection = connections[DEFAULT_DB_ALIAS]  # this thread's own
+        with self._connections_lock:
+            self.connections.add(connection)
         try:
             return self.runner.process(chunk)
         finally:
-            db_connection.close()  # this thread's own connection
+            connection.close_if_unusable_or_obsolete()  # a broken one is not kept for the next batch
 
     def submit(self, chunk: list[Any]) -> list[tuple[list[Any], BatchReport]]:
         if self.pool is None:
