@@ -8,6 +8,7 @@ import threading
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
@@ -84,7 +85,7 @@ _PLAIN_LEAVES = frozenset({str, int, bool, type(None), Decimal, date, datetime, 
 
 def plain_containers(data: Any) -> frozenset[int]:
     """The ids of the dicts and lists in ``data`` that hold only plain values (strings, numbers,
-    dates, and dicts and lists of them), all the way down: what simpleeval would otherwise
+    dates, enum members, and dicts and lists of them), all the way down: what simpleeval would otherwise
     search again, for modules and forbidden functions, each time an expression names them.
     Valid while ``data`` lives and only for it (an id is reused once its object is gone): a
     record's mapping computes it once and passes it to each of the record's evaluations."""
@@ -99,7 +100,7 @@ def plain_containers(data: Any) -> frozenset[int]:
         elif kind is list:
             children = value
         else:
-            return False
+            return isinstance(value, Enum)  # a member: neither module nor function
         if all([walk(child) for child in children]):  # a list: every child is walked
             plain.add(id(value))
             return True

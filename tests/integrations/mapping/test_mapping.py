@@ -130,7 +130,10 @@ def test_expressions_are_safe_and_exact():
 def test_only_plain_data_is_spared_the_search_for_modules_and_functions():
     import os
 
-    plain_line = {"sku": "A-1", "quantity": Decimal("2"), "shipped": date(2026, 1, 5), "dimensions": [{"n": "Region"}]}
+    from connectors.canonical import LineAmountType
+
+    plain_line = {"sku": "A-1", "quantity": Decimal("2"), "shipped": date(2026, 1, 5), "dimensions": [{"n": "Region"}],
+                  "amounts": LineAmountType.EXCLUSIVE}
     record = {"lines": [plain_line], "customer": {"name": "Acme"}, "hooks": [{"sku": "B-2", "hook": os}], "evil": [isinstance]}
     trusted = expressions.plain_containers(record)
     assert {id(record["lines"]), id(plain_line), id(plain_line["dimensions"]), id(record["customer"])} <= trusted
