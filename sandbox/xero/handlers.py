@@ -155,13 +155,16 @@ def write_records(ctx: ApiContext, *, resource: Resource, target_id: str | None)
         try:
             if not isinstance(element, dict):
                 raise ValidationFailed(f"Each element must be a {resource.type_name} object.")
-            with transaction.atomic():
-                events_before = len(ctx.events)
-                try:
+            events_before = len(ctx.events)
+            try:
+                if resource.writes_nothing_yet(ctx, element):
                     obj = resource.write(ctx, element, method=method, target=target)
-                except ValidationFailed:
-                    del ctx.events[events_before:]
-                    raise
+                else:
+                    with transaction.atomic():
+                        obj = resource.write(ctx, element, method=method, target=target)
+            except ValidationFailed:
+                del ctx.events[events_before:]
+                raise
             if read_back_later:
                 written[len(results)] = obj  # its primary key may wait for ctx.pending.insert()
                 results.append({})
@@ -187,9 +190,17 @@ def write_records(ctx: ApiContext, *, resource: Resource, target_id: str | None)
     ctx.pending.lines = ctx.pending.documents = ctx.pending.contact_flags = None
     if failures and summarize:
         return validation_exception(failures)  # the created records are not shown
-    if written:
-        saved_rows = _read_back(ctx, resource, [obj.pk for obj in written.values()])
-        for position, obj in written.items():
+    unread: dict[int, object] = {}
+    for position, obj in written.items():
+        saved = resource.serialize_written(ctx, obj)
+        if saved is None:
+            unread[position] = obj
+            continue
+        saved["StatusAttributeString"] = "OK"
+        results[position] = saved
+    if unread:
+        saved_rows = _read_back(ctx, resource, [obj.pk for obj in unread.values()])
+        for position, obj in unread.items():
             saved = resource.serialize(ctx, saved_rows[obj.pk], full=True)
             saved["StatusAttributeString"] = "OK"
             results[position] = saved

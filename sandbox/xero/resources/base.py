@@ -293,6 +293,16 @@ class Resource:
     def write(self, ctx: ApiContext, data: dict, *, method: str, target=None):
         raise NotImplementedError
 
+    def writes_nothing_yet(self, ctx: ApiContext, data: dict) -> bool:
+        """Writing this element puts nothing in the database until the batch's bulk insert
+        (``ctx.pending``): if it fails there is nothing to roll back, so it needs no savepoint."""
+        return False
+
+    def serialize_written(self, ctx: ApiContext, obj) -> dict | None:
+        """The answer for a record this PUT created, from the object in memory once the batch
+        is inserted; None when only reading it back gives the answer for certain."""
+        return None
+
     def match_for_post(self, ctx: ApiContext, data: dict):
         """The existing record a POST element without a path id updates, if any."""
         ident = data.get(self.id_key)

@@ -147,11 +147,13 @@ def _build_line(ctx, raw, position, line_amount_types, rules: LineRules, existin
     return LineSpec(values=values, line_item_id=line_item_id or uuid.uuid4())
 
 
-def save_lines(owner_field: str, owner, specs: list[LineSpec], *, new_owner: bool = False, pending: list | None = None) -> None:
+def save_lines(
+    owner_field: str, owner, specs: list[LineSpec], *, new_owner: bool = False, pending: list | None = None
+) -> list[XeroLineItem]:
     """Replace the document's lines; kept lines keep their LineItemID. ``new_owner``: the
     document was inserted just now, so it has no lines to delete. ``pending``: collect the rows
     there instead of inserting them (``ctx.pending.lines``), for a new document whose lines
-    nothing reads before the batch inserts them."""
+    nothing reads before the batch inserts them. Returns the new rows, in order."""
     if not new_owner:
         XeroLineItem.objects.filter(**{owner_field: owner}).delete()
     rows = [XeroLineItem(line_item_id=s.line_item_id, **{owner_field: owner}, **s.values) for s in specs]
@@ -159,6 +161,7 @@ def save_lines(owner_field: str, owner, specs: list[LineSpec], *, new_owner: boo
         pending.extend(rows)
     else:
         XeroLineItem.objects.bulk_create(rows)
+    return rows
 
 
 def serialize_line(ctx: ApiContext, line: XeroLineItem) -> dict:
