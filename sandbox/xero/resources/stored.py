@@ -127,7 +127,7 @@ def _json(value):
         pairs = [(key, _json(item)) for key, item in value.items()]
         if any(item is _UNSURE for _, item in pairs):
             return _UNSURE
-        if connection.vendor == "postgresql":
+        if len(pairs) > 1 and connection.vendor == "postgresql":
             pairs.sort(key=lambda pair: (len(pair[0].encode()), pair[0].encode()))
         return dict(pairs)
     return _UNSURE
