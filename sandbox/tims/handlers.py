@@ -69,12 +69,12 @@ def _object_body(ctx) -> dict:
 def list_records(ctx, resource: r.Resource, *, filters: dict | None = None, **parent) -> HttpResponse:
     """A page of a resource; ``parent`` narrows a nested list (``/purchaseorders/{id}/bills``),
     whose only filter is ``updated_since``."""
-    qs = resource.queryset(ctx.site)
+    qs = resource.list_queryset(ctx.site)
     if resource is r.SUBSCRIPTIONS:
         qs = qs.filter(client=ctx.client, deleted_at__isnull=True)
     qs = qs.filter(**parent)
     page = paginate(qs, ctx.request.GET, filters if filters is not None else resource.list_filters())
-    return json_response(page.as_json(resource.to_json))
+    return json_response(page.with_data(resource.records_json(page.items, ctx.site)))
 
 
 def get_record(ctx, resource: r.Resource, ident: str) -> HttpResponse:

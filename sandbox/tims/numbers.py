@@ -8,6 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 MINOR_UNITS = {"JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3}
 ZERO = Decimal("0")
+# Quantize exponents by number of decimal places, built once: every amount of a page needs one.
+QUANTA = {places: Decimal(1).scaleb(-places) for places in range(11)}
 
 
 def minor_units(currency: str) -> int:
@@ -15,7 +17,7 @@ def minor_units(currency: str) -> int:
 
 
 def round_money(value: Decimal, currency: str) -> Decimal:
-    return Decimal(value).quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    return Decimal(value).quantize(QUANTA[minor_units(currency)], rounding=ROUND_HALF_UP)
 
 
 def _plain(value: Decimal) -> str:
@@ -28,8 +30,8 @@ def money(value: Decimal | None, currency: str) -> str | None:
 
 
 def _at_least(value: Decimal, places: int, most: int) -> str:
-    exact = Decimal(value).quantize(Decimal(1).scaleb(-most), rounding=ROUND_HALF_UP)
-    short = exact.quantize(Decimal(1).scaleb(-places))
+    exact = Decimal(value).quantize(QUANTA[most], rounding=ROUND_HALF_UP)
+    short = exact.quantize(QUANTA[places])
     return _plain(short if short == exact else exact.normalize())
 
 
@@ -50,19 +52,16 @@ def compact(value: Decimal | None) -> str | None:
         return None
     value = Decimal(value)
     if value == value.to_integral_value():
-        return _plain(value.quantize(Decimal(1)))
+        return _plain(value.quantize(QUANTA[0]))
     return _plain(value.normalize())
 
 
 def timestamp(value: datetime | None) -> str | None:
-    """UTC with a ``Z`` and microseconds when there are any."""
+    """UTC with a ``Z`` and microseconds when there are any (``isoformat`` writes them only
+    then, and with six digits)."""
     if value is None:
         return None
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

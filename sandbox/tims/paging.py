@@ -44,7 +44,11 @@ class Page:
     next_cursor: str | None
 
     def as_json(self, to_json: Callable) -> dict:
-        return {"data": [to_json(item) for item in self.items], "next_cursor": self.next_cursor}
+        return self.with_data([to_json(item) for item in self.items])
+
+    def with_data(self, data: list) -> dict:
+        """The page's body around ``data``, its items' JSON made for the whole page at once."""
+        return {"data": data, "next_cursor": self.next_cursor}
 
 
 def _sign(payload: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 
 from django.db.models import Q, Sum
@@ -18,6 +19,8 @@ from sandbox.models import (
     TimsPurchaseOrder,
     TimsReceivableInvoice,
     TimsSalesOrder,
+    TimsSalesOrderLine,
+    TimsSite,
     TimsTaxCode,
     TimsVendor,
     TimsVendorBill,
@@ -99,12 +102,12 @@ def _document(doc) -> dict:
     }
 
 
-def _tax_totals(lines, currency: str) -> list[dict]:
+def _tax_totals(lines, currency: str, inclusive: bool) -> list[dict]:
     totals: dict[tuple[str, Decimal], list[Decimal]] = {}
     for line in lines:
         if not line.tax_code:
             continue
-        taxable = line.line_total - (line.tax_amount if getattr(line, "_inclusive", False) else ZERO)
+        taxable = line.line_total - (line.tax_amount if inclusive else ZERO)
         entry = totals.setdefault((line.tax_code, line.tax_rate), [ZERO, ZERO])
         entry[0] += taxable
         entry[1] += line.tax_amount
@@ -158,16 +161,14 @@ def _purchase_line(line, currency: str) -> dict:
     }
 
 
-def _marked(lines, inclusive: bool) -> list:
-    lines = list(lines)
-    for line in lines:
-        line._inclusive = inclusive
-    return lines
-
-
-def sales_order_json(o: TimsSalesOrder) -> dict:
+def sales_order_json(o: TimsSalesOrder, *, lines: list | None = None, invoice_ids: list[str] | None = None) -> dict:
+    """``lines`` and ``invoice_ids`` when the caller loaded them for a whole page
+    (:func:`sales_orders_json`); else the order's own."""
     cur = o.currency
-    lines = _marked(o.lines.all(), o.amounts_tax_inclusive)
+    if lines is None:
+        lines = list(o.lines.all())
+    if invoice_ids is None:
+        invoice_ids = [i.id for i in sorted(o.invoices.all(), key=lambda i: (i.created_at, i.id))]
     return meta(o) | _document(o) | {
         "order_number": o.order_number,
         "customer_id": o.customer_id,
@@ -183,19 +184,44 @@ def sales_order_json(o: TimsSalesOrder) -> dict:
         "discount_total": money(o.discount_total, cur),
         "tax_total": money(o.tax_total, cur),
         "total": money(o.total, cur),
-        "tax_totals": _tax_totals(lines, cur),
+        "tax_totals": _tax_totals(lines, cur, o.amounts_tax_inclusive),
         "shipped_at": timestamp(o.shipped_at),
         "completed_at": timestamp(o.completed_at),
         "cancelled_at": timestamp(o.cancelled_at),
         "cancellation_reason": o.cancellation_reason,
-        "invoice_ids": [i.id for i in sorted(o.invoices.all(), key=lambda i: (i.created_at, i.id))],
+        "invoice_ids": invoice_ids,
         "status_history": list(o.status_history or []),
     }
 
 
+SALES_ORDER_LINE_COLUMNS = (
+    "order_id", "line_number", "line_type", "product_id", "sku", "description", "quantity", "unit", "unit_price",
+    "discount_percent", "discount_amount", "tax_code", "tax_rate", "tax_amount", "line_total", "account_code",
+    "dimensions", "quantity_shipped",
+)
+
+
+def sales_orders_json(orders: list[TimsSalesOrder], site: TimsSite) -> list[dict]:
+    """A page of orders (all of ``site``) in three queries however long it is: their lines as
+    plain rows, their invoices' ids and their customers' codes. Prefetching builds a model and
+    a queryset per line and per relation of every order, which cost more than the JSON."""
+    ids = [o.id for o in orders]
+    lines: dict[str, list] = defaultdict(list)
+    for row in TimsSalesOrderLine.objects.filter(order_id__in=ids).values_list(*SALES_ORDER_LINE_COLUMNS, named=True):
+        lines[row.order_id].append(row)
+    invoice_ids: dict[str, list[str]] = defaultdict(list)
+    invoices = TimsReceivableInvoice.objects.filter(sales_order_id__in=ids).values_list("created_at", "id", "sales_order_id")
+    for _, ident, order_id in sorted(invoices):
+        invoice_ids[order_id].append(ident)
+    customers = TimsCustomer.objects.only("customer_code").in_bulk({o.customer_id for o in orders})
+    for o in orders:
+        o.site, o.customer = site, customers[o.customer_id]
+    return [sales_order_json(o, lines=lines[o.id], invoice_ids=invoice_ids[o.id]) for o in orders]
+
+
 def invoice_json(i: TimsReceivableInvoice) -> dict:
     cur = i.currency
-    lines = _marked(i.lines.all(), i.amounts_tax_inclusive)
+    lines = list(i.lines.all())
     order = i.sales_order
     return meta(i) | _document(i) | {
         "invoice_number": i.invoice_number,
@@ -213,7 +239,7 @@ def invoice_json(i: TimsReceivableInvoice) -> dict:
         "discount_total": money(i.discount_total, cur),
         "tax_total": money(i.tax_total, cur),
         "total": money(i.total, cur),
-        "tax_totals": _tax_totals(lines, cur),
+        "tax_totals": _tax_totals(lines, cur, i.amounts_tax_inclusive),
         "amount_paid": money(i.amount_paid, cur),
         "amount_due": money(i.amount_due, cur),
         "paid_at": timestamp(i.paid_at),
@@ -224,7 +250,7 @@ def invoice_json(i: TimsReceivableInvoice) -> dict:
 
 def purchase_order_json(o: TimsPurchaseOrder) -> dict:
     cur = o.currency
-    lines = _marked(o.lines.all(), o.amounts_tax_inclusive)
+    lines = list(o.lines.all())
     line_bodies = []
     for line in lines:
         body = _purchase_line(line, cur)
@@ -244,14 +270,14 @@ def purchase_order_json(o: TimsPurchaseOrder) -> dict:
         "subtotal": money(o.subtotal, cur),
         "tax_total": money(o.tax_total, cur),
         "total": money(o.total, cur),
-        "tax_totals": _tax_totals(lines, cur),
+        "tax_totals": _tax_totals(lines, cur, o.amounts_tax_inclusive),
         "bill_ids": [b.id for b in sorted(o.bills.all(), key=lambda b: (b.created_at, b.id))],
     }
 
 
 def vendor_bill_json(b: TimsVendorBill) -> dict:
     cur = b.currency
-    lines = _marked(b.lines.all(), b.amounts_tax_inclusive)
+    lines = list(b.lines.all())
     line_bodies = []
     for line in lines:
         body = _purchase_line(line, cur)
@@ -270,7 +296,7 @@ def vendor_bill_json(b: TimsVendorBill) -> dict:
         "subtotal": money(b.subtotal, cur),
         "tax_total": money(b.tax_total, cur),
         "total": money(b.total, cur),
-        "tax_totals": _tax_totals(lines, cur),
+        "tax_totals": _tax_totals(lines, cur, b.amounts_tax_inclusive),
         "amount_paid": money(b.amount_paid, cur),
         "amount_due": money(b.amount_due, cur),
         "voided_at": timestamp(b.voided_at),

@@ -99,3 +99,25 @@ def test_a_page_costs_a_few_queries_whatever_its_size(tims, tims_site, django_as
         with django_assert_max_num_queries(32):
             response = tims.get(f"{V1}/{path}", {"limit": 500})
         assert response.status_code == 200 and len(response.json()["data"]) >= 3, path
+
+
+def test_a_listed_sales_order_reads_as_the_order_alone(tims, tims_site):
+    """A page loads the lines, invoices and customers of all its orders at once; each order
+    must still read exactly as ``GET /salesorders/{id}`` answers it."""
+    from sandbox.models import TimsReceivableInvoice, TimsSalesOrder
+    from sandbox.tims.services import tims_demo_seed
+
+    tims_demo_seed(site=tims_site, seed=1)
+    invoice = TimsReceivableInvoice.objects.filter(site=tims_site, sales_order__isnull=False).order_by("invoice_number").first()
+    order = invoice.sales_order
+    # Tax-inclusive amounts change the tax totals; a second invoice issued in the same instant
+    # sorts by id.
+    TimsSalesOrder.objects.filter(pk=order.pk).update(amounts_tax_inclusive=True)
+    invoice.pk, invoice.invoice_number = None, invoice.invoice_number + "-B"
+    invoice.save()
+    listed = tims.walk(f"{V1}/salesorders", limit=7)
+    assert len(listed) == TimsSalesOrder.objects.filter(site=tims_site).count()
+    by_id = {item["id"]: item for item in listed}
+    assert len(by_id[order.id]["invoice_ids"]) == 2 and by_id[order.id]["amounts_tax_inclusive"]
+    for item in listed:
+        assert item == tims.get(f"{V1}/salesorders/{item['id']}").json()
