@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from itertools import islice
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection as db_connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection as db_connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -433,17 +433,28 @@ class FlowRunner:
                            target_ref=i.source_ref[:200], state=LinkState.PENDING)
                 for i in items if i.source_id not in existing
             ]
-            # ignore_conflicts: a link made meanwhile by another path is simply re-read.
-            RecordLink.objects.bulk_create(missing, ignore_conflicts=True)
             if missing:
-                existing.update({
-                    link.source_id: link for link in RecordLink.objects.filter(
-                        source_connection=flow.source_connection, source_type=flow.source_entity,
-                        target_connection=flow.target_connection, target_type=flow.target_entity,
-                        source_id__in=[m.source_id for m in missing])
-                })
+                existing.update({link.source_id: link for link in self._links_create(missing)})
         for item in items:
             item.link = existing[item.source_id]
+
+    def _links_create(self, missing: list[RecordLink]) -> list[RecordLink]:
+        """Insert new pending links; the insert gives their primary keys. A link made meanwhile
+        by another path fails the insert (in its own savepoint): then the links that are missing
+        are inserted skipping conflicts, and all of them re-read as they now stand."""
+        try:
+            with transaction.atomic():
+                RecordLink.objects.bulk_create(missing)
+            if all(link.pk for link in missing):
+                return missing
+        except IntegrityError:
+            pass
+        RecordLink.objects.bulk_create(missing, ignore_conflicts=True)
+        flow = self.flow
+        return list(RecordLink.objects.filter(
+            source_connection=flow.source_connection, source_type=flow.source_entity,
+            target_connection=flow.target_connection, target_type=flow.target_entity,
+            source_id__in=[m.source_id for m in missing]))
 
     def _commit_failure(self, item: Item, result: ElementResult, *, created: bool, report: BatchReport) -> None:
         error_class = result.error_class or ErrorClass.VALIDATION

@@ -45,6 +45,8 @@ def record_data(record: Any) -> dict[str, Any]:
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# Immutable leaves, most of a record: returned as they are before any other test.
+_LEAVES = frozenset({str, int, float, bool, type(None), Decimal, date, datetime})
 
 
 def _plain(value: Any) -> Any:
@@ -52,6 +54,8 @@ def _plain(value: Any) -> Any:
     lists, tuples and dicts are rebuilt (so the mapping may change them freely), while the
     immutable leaves canonical records hold (str, Decimal, date, enums...) are shared."""
     kind = type(value)
+    if kind in _LEAVES:
+        return value
     names = _FIELD_NAMES.get(kind)
     if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
         names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))

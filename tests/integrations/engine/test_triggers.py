@@ -152,3 +152,27 @@ def test_a_run_the_reaper_gave_up_on_sends_nothing_its_resume_run_owns(orgs, con
     assert _target_contacts(target_tenant).count() == 0
     resumed = run_execute(run_claim(run_id=SyncRun.objects.get(trigger="resume").pk))
     assert resumed.created_count == 3 and _target_contacts(target_tenant).count() == 3
+
+
+def test_pending_links_made_meanwhile_by_another_path_are_taken_not_doubled(orgs, contacts_flow):
+    """The insert of a batch's new pending links gives their keys; when another path made one
+    of them in between (a webhook run, a retry), that insert fails as a whole and the batch
+    takes the link that exists, inserting only the others."""
+    from integrations.engine.pipeline import FlowRunner
+    from integrations.models import LinkState, RecordLink
+
+    flow = contacts_flow
+    runner = FlowRunner(flow, None)
+
+    def pending(source_id: str) -> RecordLink:
+        return RecordLink(source_connection=flow.source_connection, source_type=flow.source_entity, source_id=source_id,
+                          source_ref=source_id, target_connection=flow.target_connection,
+                          target_type=flow.target_entity, state=LinkState.PENDING)
+
+    fresh = runner._links_create([pending("a"), pending("b")])
+    assert sorted(link.source_id for link in fresh) == ["a", "b"] and all(link.pk for link in fresh)
+    made_meanwhile = pending("d")
+    made_meanwhile.save()
+    taken = {link.source_id: link for link in runner._links_create([pending("c"), pending("d")])}
+    assert sorted(taken) == ["c", "d"] and taken["d"].pk == made_meanwhile.pk
+    assert RecordLink.objects.filter(source_type=flow.source_entity).count() == 4
