@@ -149,6 +149,13 @@ def test_tracked_items_move_with_approved_documents(xero, contact_id):
     sale = {"Type": "ACCREC", "Contact": {"ContactID": contact_id}, "Status": "AUTHORISED", "LineItems": [{"ItemCode": "TRK-1", "Quantity": 25}]}
     oversold = xero.put("/Invoices", {"Invoices": [sale]})
     assert oversold.status_code == 400 and "not enough quantity" in oversold.json()["Elements"][0]["ValidationErrors"][0]["Message"]
+    # Element by element too: the refused sale leaves no invoice behind, the other one is made.
+    service = {"Type": "ACCREC", "Contact": {"ContactID": contact_id}, "Status": "AUTHORISED",
+               "LineItems": [{"Description": "delivery", "Quantity": 1, "UnitAmount": 15.0, "AccountCode": "200"}]}
+    answered = xero.put("/Invoices?summarizeErrors=false", {"Invoices": [sale, service]}).json()["Invoices"]
+    assert [bool(i.get("HasErrors")) for i in answered] == [True, False]
+    sales = xero.get("/Invoices", params={"where": 'Type=="ACCREC"'}).json()["Invoices"]
+    assert [i["InvoiceID"] for i in sales] == [answered[1]["InvoiceID"]]
     sale["LineItems"][0]["Quantity"] = 5
     sold = xero.put("/Invoices", {"Invoices": [sale]}).json()["Invoices"][0]
     after_sale = xero.get(f"/Items/{item['ItemID']}").json()["Items"][0]

@@ -131,9 +131,10 @@ class Invoices(Resource):
                 ctx.pending.documents = []
 
     def writes_nothing_yet(self, ctx, data):
-        # While the batch defers its invoices and lines, a new invoice only collects rows (its
-        # number is given, its items untracked, its contact flags set at the end); the one
-        # write left is resolve_contact creating a contact named by Name or ContactNumber.
+        # While the batch defers its invoices and lines, a new invoice only collects rows: the
+        # batch defers them only when every number is given (prefetch_for_write) and no line
+        # names a tracked item (prefetch_references), and contact flags are set at its end. The
+        # one write left is resolve_contact creating a contact named by Name or ContactNumber.
         contact = data.get("Contact")
         pending = ctx.pending
         return (
