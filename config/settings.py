@@ -160,6 +160,9 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "ack_failures": True,
     "label": "Task queue",
+    # A long run works its later batches in lane processes (integrations/engine/processes.py),
+    # which a daemonic worker may not start. They die with the worker that started them.
+    "daemonize_workers": False,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -170,6 +173,15 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT must be shorter than Q_RETRY (django-q2 redelivers after retry).")
 # A running run silent this long is taken as dead by the reaper (marked crashed, then resumed).
 RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=300)
+# The limits the rate budget keeps per system ("xero=dotted.path,tims=dotted.path"): each
+# connector package publishes its tenant's documented ones.
+CONNECTOR_RATE_LIMITS = env.dict("CONNECTOR_RATE_LIMITS", default={
+    "xero": "connectors.xero.XERO_RATE_LIMITS", "tims": "connectors.tims.TIMS_RATE_LIMITS"})
+# Lane processes for the later batches of a long run: auto (on PostgreSQL with more than one
+# core), on or off.
+FLOW_LANE_PROCESSES = env.str("FLOW_LANE_PROCESSES", default="auto").lower()
+if FLOW_LANE_PROCESSES not in ("auto", "on", "off"):
+    raise ImproperlyConfigured(f"FLOW_LANE_PROCESSES must be auto, on or off, not {FLOW_LANE_PROCESSES!r}.")
 
 CACHES = {
     "default": (

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from connectors.rate import RateLimits, Window
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -100,17 +102,17 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the web server did not answer at {url}")
 
 
-def lift_rate_budgets(module: str) -> None:
+# Budgets generous enough that a run whose subject is not pacing never waits for one.
+LIFTED_XERO = RateLimits(windows=(Window("minute", 60_000, 60.0), Window("day", 1_000_000, 86_400.0)), concurrency=5)
+LIFTED_TIMS = RateLimits(windows=(Window("minute", 120_000, 60.0),), concurrency=10)
+LIFTED_RATE_LIMITS = "xero=tests.processes.LIFTED_XERO,tims=tests.processes.LIFTED_TIMS"
+
+
+def lift_rate_budgets() -> None:
     """The product's own per-tenant budgets (Xero 60 calls a minute, TIMS 120) made generous,
-    for runs whose subject is not pacing. ``module`` is the importable name of the caller, where
-    the limits are kept for ``import_string``."""
-    import importlib
+    for runs whose subject is not pacing: in this process's settings and, through the
+    environment, in every process it starts later (a run's lane processes)."""
+    from django.conf import settings
 
-    from connectors.rate import RateLimits, Window
-    from integrations.services import connectors as services_connectors
-
-    holder = importlib.import_module(module)
-    holder.LIFTED_XERO = RateLimits(windows=(Window("minute", 60_000, 60.0), Window("day", 1_000_000, 86_400.0)),
-                                    concurrency=5)
-    holder.LIFTED_TIMS = RateLimits(windows=(Window("minute", 120_000, 60.0),), concurrency=10)
-    services_connectors.RATE_LIMITS = {"xero": f"{module}.LIFTED_XERO", "tims": f"{module}.LIFTED_TIMS"}
+    os.environ["CONNECTOR_RATE_LIMITS"] = LIFTED_RATE_LIMITS
+    settings.CONNECTOR_RATE_LIMITS = dict(item.split("=") for item in LIFTED_RATE_LIMITS.split(","))

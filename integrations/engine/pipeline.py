@@ -35,6 +35,7 @@ from connectors.base import (
     ConnectorError, ElementResult, ErrorClass, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
 from integrations.engine.matching import MASTER_DATA, Match, MasterDataIndex
+from integrations.engine.processes import LaneProcesses, lane_processes_wanted
 from integrations.engine.records import (
     TargetBuildError, build_target, payload_hash, record_data, record_id, record_ref, record_updated_at,
 )
@@ -45,7 +46,7 @@ from integrations.models import (
     ACTIVE_RUN_STATUSES, OPEN_EXCEPTION_STATUSES, AuditEvent, AuditSource, ConflictPolicy, ExceptionStage, Flow, LinkState, RecordLink, RunStatus, RunTrigger,
     SyncException, SyncRun,
 )
-from integrations.services.audit import audit_event_build, audit_event_record, operation
+from integrations.services.audit import audit_event_build, audit_event_record, current_correlation_id, operation
 from integrations.services.connectors import connector_for
 from integrations.services.exceptions import exception_auto_resolve, exception_record
 from integrations.services.runs import run_counts_add, run_finish, run_heartbeat
@@ -768,10 +769,15 @@ class BatchLanes:
     batches were read, so the cursor only moves past batches that are committed. A record
     never runs in two batches at once: a batch holding a record still in flight waits."""
 
-    def __init__(self, runner: FlowRunner, width: int) -> None:
+    def __init__(self, runner: FlowRunner, width: int, *, processes: bool = False) -> None:
         self.runner = runner
         self.width = width
         self.pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"flow-{runner.flow.pk}") if width > 1 else None
+        # A run with more batches than lanes works the rest in lane processes (one interpreter
+        # lock each); a short run never pays for starting them.
+        self.processes_wanted = processes and self.pool is not None and runner.run is not None
+        self.processes: LaneProcesses | None = None
+        self.submitted = 0
         self.pending: deque[tuple[list[Any], set[str], Future]] = deque()
         # Each lane thread's own database connection, kept from batch to batch (a connection
         # per batch cost a PostgreSQL backend start each time) and closed when the lanes end.
@@ -782,6 +788,8 @@ class BatchLanes:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.processes is not None:
+            self.processes.shutdown()
         if self.pool is not None:
             # A batch already sending finishes (its results commit); none starts after an error.
             self.pool.shutdown(wait=True, cancel_futures=True)
@@ -808,9 +816,17 @@ class BatchLanes:
         finished = []
         while self.pending and (len(self.pending) >= self.width or any(ids & busy for _, busy, _ in self.pending)):
             finished.append(self._oldest())
-        context = contextvars.copy_context()  # the run's correlation id, for the audit trail
-        self.pending.append((chunk, ids, self.pool.submit(context.run, self._work, chunk)))
+        self.pending.append((chunk, ids, self._start(chunk)))
         return finished
+
+    def _start(self, chunk: list[Any]) -> Future:
+        self.submitted += 1
+        if self.processes_wanted and self.submitted > self.width:
+            if self.processes is None:
+                self.processes = LaneProcesses(self.runner, self.width, current_correlation_id())
+            return self.processes.submit(chunk)
+        context = contextvars.copy_context()  # the run's correlation id, for the audit trail
+        return self.pool.submit(context.run, self._work, chunk)
 
     def drain(self) -> list[tuple[list[Any], BatchReport]]:
         return [self._oldest() for _ in range(len(self.pending))]
@@ -863,7 +879,7 @@ def run_execute(run: SyncRun) -> SyncRun:
                 high_water = None
             else:
                 records = runner.source.list_records(flow.source_entity, modified_since=_cursor_since(flow, run.full))
-            with BatchLanes(runner, lanes_for(flow, run)) as lanes:
+            with BatchLanes(runner, lanes_for(flow, run), processes=lane_processes_wanted()) as lanes:
                 for chunk in _chunks(records, flow.batch_size):
                     for done, report in lanes.submit(chunk):
                         high_water = _batch_commit(run, done, report, high_water)

@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.utils.module_loading import import_string
 
 from connectors.base import ReauthorizationRequired, registry
@@ -17,9 +18,12 @@ from integrations.rate_budget import rate_budget_for
 from integrations.services.audit import current_correlation_id
 from integrations.services.connections import connection_mark_needs_reauth, connection_settings
 
-# Each connector package publishes its tenant limits; the budget enforcing them is ours
-# (database or Redis), shared by every worker.
-RATE_LIMITS = {"xero": "connectors.xero.XERO_RATE_LIMITS", "tims": "connectors.tims.TIMS_RATE_LIMITS"}
+
+def rate_limits_path(system: str) -> str | None:
+    """Where the limits the rate budget keeps for ``system`` are published: each connector
+    package publishes its tenant limits (``settings.CONNECTOR_RATE_LIMITS``); the budget
+    enforcing them is ours (database or Redis), shared by every worker."""
+    return settings.CONNECTOR_RATE_LIMITS.get(system)
 
 
 def connector_for(connection: Connection, *, run: SyncRun | None = None, **options: Any) -> Any:
@@ -29,7 +33,7 @@ def connector_for(connection: Connection, *, run: SyncRun | None = None, **optio
     connection as needing re-authorisation, which pauses its flows and alerts people once.
     """
     factory = registry.get(connection.system)
-    limits_path = RATE_LIMITS.get(connection.system)
+    limits_path = rate_limits_path(connection.system)
     correlation_id = current_correlation_id() or (run.correlation_id if run else None)
     client = factory(
         connection_settings(connection),

@@ -20,7 +20,7 @@ from integrations.models import (
     ACTIVE_RUN_STATUSES, OPEN_EXCEPTION_STATUSES, Alert, ApiCall, Connection, ConnectionStatus, Flow, RunStatus,
     SyncException, SyncRun,
 )
-from integrations.services.connectors import RATE_LIMITS
+from integrations.services.connectors import rate_limits_path
 from integrations.services.runs import stale_after
 
 # Chart periods: how far back, and how wide one bar is (hourly rows folded into it).
@@ -211,7 +211,7 @@ def connection_budgets(*, now: datetime | None = None) -> list[ConnectionBudget]
     now = now or timezone.now()
     result = []
     for connection in Connection.objects.exclude(status=ConnectionStatus.DISABLED).order_by("name"):
-        path = RATE_LIMITS.get(connection.system)
+        path = rate_limits_path(connection.system)
         if path is None:
             result.append(ConnectionBudget(connection=connection, windows=[]))
             continue

@@ -27,12 +27,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
+def no_backoff(monkeypatch, settings):
     """The connectors' retries without their real waits, and no per-minute budget: the faults
     below make more than Xero's 60 calls a minute, and pacing is tested with the budget."""
     from integrations.services import connectors
 
-    monkeypatch.setattr(connectors, "RATE_LIMITS", {})
+    settings.CONNECTOR_RATE_LIMITS = {}
     original = connectors.connector_for
     monkeypatch.setattr("reconciliation.services.posting.connector_for",
                         lambda connection, **options: original(connection, sleep=lambda seconds: None, **options))

@@ -50,7 +50,7 @@ def log(message: str) -> None:
 
 
 def lift_budget() -> None:
-    lift_rate_budgets("tests.integrations.engine.chaos_orders")
+    lift_rate_budgets()
 
 
 def worker_main() -> None:

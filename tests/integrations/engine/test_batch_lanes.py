@@ -12,7 +12,8 @@ import pytest
 
 from integrations.engine.pipeline import BatchLanes, BatchReport, lanes_for, run_execute
 from integrations.mapping_templates import templates_install
-from integrations.models import Flow, MappingSet, RecordLink, SyncRun
+from integrations.engine.records import record_id, record_ref
+from integrations.models import AuditEvent, Flow, MappingSet, RecordLink, SyncException, SyncRun
 from integrations.services.runs import flow_run_request, run_claim
 
 
@@ -78,12 +79,28 @@ def test_batches_run_side_by_side_come_back_in_order_and_never_share_a_record():
 pytest.importorskip("sandbox.tims.services", reason="the sandbox app is off (SANDBOX_ENABLED=false)")
 
 
+@pytest.fixture(params=["threads", "processes"])
+def lane_kind(request, settings, monkeypatch):
+    """Lanes as threads of the worker, or (PostgreSQL: a lane process cannot open the test's
+    SQLite database) the run's later batches in lane processes; yields the batches sent to them."""
+    from integrations.engine import processes
+
+    sent = []
+    if request.param == "processes":
+        request.getfixturevalue("postgres_only")
+        original = processes.LaneProcesses.submit
+        monkeypatch.setattr(processes.LaneProcesses, "submit", lambda self, chunk: sent.append(chunk) or original(self, chunk))
+    settings.FLOW_LANE_PROCESSES = "on" if request.param == "processes" else "off"
+    yield request.param, sent
+
+
 @pytest.mark.django_db(transaction=True)
-def test_many_small_batches_in_lanes_create_each_invoice_once(settings, live_server):
+def test_many_small_batches_in_lanes_create_each_invoice_once(settings, live_server, lane_kind):
     from sandbox.models import TimsSalesOrder, XeroInvoice
     from tests.sandboxes import tims_connection, xero_connection
 
-    settings.SANDBOX_BASE_URL = f"{live_server.url}/sandbox"
+    kind, sent_to_processes = lane_kind
+    settings.SANDBOX_BASE_URL = f"{live_server.url}/sandbox"  # lane processes work with it too
     templates_install()
     tims, site = tims_connection("acme", seed=1)
     xero, tenant = xero_connection("Acme Gases Ltd")
@@ -109,6 +126,17 @@ def test_many_small_batches_in_lanes_create_each_invoice_once(settings, live_ser
     assert len(numbers) == len(set(numbers))
     links = RecordLink.objects.filter(source_type="sales_order", state="linked")
     assert links.count() == first.created_count
+    if kind == "processes":
+        # The batches after the first lanes' worth went to lane processes, which did their share.
+        width = lanes_for(orders, first)
+        assert len(sent_to_processes) == -(-first.read_count // 3) - width > 0
+        # Each of their records has its fate recorded by this run, under its correlation id.
+        audited = set(AuditEvent.objects.filter(run=first, correlation_id=first.correlation_id)
+                      .values_list("object_ref", flat=True))
+        queued = set(SyncException.objects.filter(run=first).values_list("record_id", flat=True))
+        unsettled = [record_ref(r) for chunk in sent_to_processes for r in chunk
+                     if record_ref(r) not in audited and record_id(r) not in queued]
+        assert unsettled == []
     # The cursor sits at the newest order read, and a full re-run sends nothing again.
     newest = max(TimsSalesOrder.objects.filter(site=site).values_list("updated_at", flat=True))
     orders.refresh_from_db()

@@ -1,0 +1,15 @@
+"""Imported by the fork server of lane processes (``integrations.engine.processes``) before it
+forks any: Django set up and the engine imported once, shared by every lane it forks. Nothing
+here opens a connection or starts a thread, so a fork inherits neither."""
+
+import gc
+
+import django
+
+django.setup()
+
+import integrations.engine.pipeline  # noqa: E402,F401  (the lanes' code, imported once)
+
+# What was imported stays in pages shared with every lane: the collector never writes to frozen
+# objects (it would copy each page it touched into every lane that has it).
+gc.freeze()
