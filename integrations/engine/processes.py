@@ -46,11 +46,11 @@ _correlation_id: uuid.UUID | None = None
 def lane_processes_wanted() -> bool:
     """Lane processes for this run's later batches? ``FLOW_LANE_PROCESSES`` says; ``auto`` means
     yes on PostgreSQL on a machine with more than one core (SQLite takes one writer at a time,
-    so processes would only queue for its lock)."""
+    so processes would only queue for its lock), where processes can be forked."""
     choice = settings.FLOW_LANE_PROCESSES
-    if choice == "auto":
-        return db_connection.vendor == "postgresql" and (os.cpu_count() or 1) > 1
-    return choice == "on"
+    if choice == "off" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return False  # Windows has no fork server
+    return choice == "on" or (db_connection.vendor == "postgresql" and (os.cpu_count() or 1) > 1)
 
 
 def _die_with_parent() -> None:
