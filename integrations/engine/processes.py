@@ -46,10 +46,11 @@ _correlation_id: uuid.UUID | None = None
 def lane_processes_wanted() -> bool:
     """Lane processes for this run's later batches? ``FLOW_LANE_PROCESSES`` says; ``auto`` means
     yes on PostgreSQL on a machine with more than one core (SQLite takes one writer at a time,
-    so processes would only queue for its lock), where processes can be forked."""
+    so processes would only queue for its lock). Linux only: elsewhere a killed worker would
+    leave its lanes sending."""
     choice = settings.FLOW_LANE_PROCESSES
-    if choice == "off" or "forkserver" not in multiprocessing.get_all_start_methods():
-        return False  # Windows has no fork server
+    if choice == "off" or not sys.platform.startswith("linux"):
+        return False  # a lane dies with its worker by Linux's parent-death signal only
     return choice == "on" or (db_connection.vendor == "postgresql" and (os.cpu_count() or 1) > 1)
 
 
@@ -66,10 +67,9 @@ def _die_with_parent() -> None:
         os.close(server._forkserver_alive_fd)  # noqa: SLF001
         server._forkserver_alive_fd = None  # noqa: SLF001
     parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent:  # it ended before the signal was asked for
         os._exit(1)
 

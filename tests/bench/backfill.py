@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.bench.harness import report
+from tests.bench.harness import Sampler, report
 from tests.processes import (
     database_create, free_port, kill_group, lift_rate_budgets, production_settings, start, wait_http,
 )
@@ -154,41 +154,29 @@ def _memory_kb(pid: int) -> tuple[int, int]:
     return values.get("Rss", 0), values.get("Pss", 0)
 
 
-class TreeUsage:
-    """A process tree sampled every ``interval`` seconds while the block runs: the peak of its
-    summed memory (RSS, which counts a page shared by forked processes once in each, and PSS,
-    which divides it among them) and the CPU time of every process seen in it (up to its last
-    sample: a process's CPU after its last sample is missed). A worker's lane processes are
-    forked by a fork server and reaped by it, so the worker's own rusage has neither."""
+class TreeUsage(Sampler):
+    """A process tree sampled every 0.2 s while the block runs: the peak of its summed memory
+    (RSS, which counts a page shared by forked processes once in each, and PSS, which divides
+    it among them) and the CPU time of every process seen in it (up to its last sample: a
+    process's CPU after its last sample is missed). A worker's lane processes are forked by a
+    fork server and reaped by it, so the worker's own rusage has neither."""
 
-    def __init__(self, pid: int, interval: float = 0.2) -> None:
-        import threading
-
-        self.pid, self.interval = pid, interval
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
         self.rss_mb = self.pss_mb = 0.0
         self.cpu: dict[int, float] = {}
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _sample(self) -> None:
-        while not self.done.wait(self.interval):
-            rss = pss = 0
-            for pid in _tree(self.pid):
-                try:
-                    memory = _memory_kb(pid)
-                    self.cpu[pid] = _cpu_seconds(pid)
-                except (OSError, ValueError):
-                    continue
-                rss, pss = rss + memory[0], pss + memory[1]
-            self.rss_mb, self.pss_mb = max(self.rss_mb, rss / 1024), max(self.pss_mb, pss / 1024)
-
-    def __enter__(self) -> TreeUsage:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.done.set()
-        self.thread.join()
+    def sample(self) -> None:
+        rss = pss = 0
+        for pid in _tree(self.pid):
+            try:
+                memory = _memory_kb(pid)
+                self.cpu[pid] = _cpu_seconds(pid)
+            except (OSError, ValueError):
+                continue
+            rss, pss = rss + memory[0], pss + memory[1]
+        self.rss_mb, self.pss_mb = max(self.rss_mb, rss / 1024), max(self.pss_mb, pss / 1024)
 
 
 def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid: int) -> None:

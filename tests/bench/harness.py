@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -178,3 +179,28 @@ def report(title: str, rows: list[tuple[str, object]]) -> None:
     print(f"\n{title}", file=sys.stdout)
     for label, value in rows:
         print(f"  {label.ljust(width)}  {value}", file=sys.stdout)
+
+
+class Sampler:
+    """Calls ``sample()`` every ``interval`` seconds in a thread while the block runs."""
+
+    interval = 0.2
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -17,11 +17,10 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 from typing import Any
 
-from tests.bench.harness import Stopwatch, report, setup_django
+from tests.bench.harness import Sampler, Stopwatch, report, setup_django
 
 GOAL_P95_MS = 250
 FLOWS = 8
@@ -198,13 +197,14 @@ def _plan(queryset: Any) -> str:
     return " / ".join(nodes[:4]) + f"  [{total.replace('Execution Time: ', '')}]"
 
 
-class RssSampler:
+class RssSampler(Sampler):
     """The process's resident memory, sampled every 20 ms from /proc (peak, in MB)."""
 
+    interval = 0.02
+
     def __init__(self) -> None:
+        super().__init__()
         self.peak = self.baseline = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
     def _rss() -> float:
@@ -214,17 +214,8 @@ class RssSampler:
                     return int(line.split()[1]) / 1024
         return 0.0
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        self.peak = max(self.peak, self._rss())
 
 
 def main() -> None:

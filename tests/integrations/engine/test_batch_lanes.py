@@ -3,6 +3,7 @@ record never in two batches at once; exactly once still holds across many small 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ def lane_kind(request, settings, monkeypatch):
     sent = []
     if request.param == "processes":
         request.getfixturevalue("postgres_only")
+        if not sys.platform.startswith("linux"):
+            pytest.skip("lane processes are Linux's (they die with their worker by its parent-death signal)")
         original = processes.LaneProcesses.submit
         monkeypatch.setattr(processes.LaneProcesses, "submit", lambda self, chunk: sent.append(chunk) or original(self, chunk))
     settings.FLOW_LANE_PROCESSES = "on" if request.param == "processes" else "off"
