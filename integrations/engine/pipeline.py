@@ -31,6 +31,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection as db_connect
 from django.db.models import Q
 from django.utils import timezone
 
+from config.db import GrowthAnalyzer
 from connectors.base import (
     ConnectorError, ElementResult, ErrorClass, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
@@ -814,10 +815,20 @@ class BatchLanes:
             return [(chunk, self.runner.process(chunk))]
         ids = {record_id(record) for record in chunk if not isinstance(record, Undecodable)}
         finished = []
-        while self.pending and (len(self.pending) >= self.width or any(ids & busy for _, busy, _ in self.pending)):
+        while self.pending and (len(self.pending) >= self._depth() or any(ids & busy for _, busy, _ in self.pending)):
             finished.append(self._oldest())
         self.pending.append((chunk, ids, self._start(chunk)))
         return finished
+
+    def _depth(self) -> int:
+        """How many batches may be pending. A lane thread starts its batch at once, so threads
+        get ``width``. Lane processes take one batch at a time each, so once every pending
+        batch is theirs, each may have one more queued behind the one it works: a lane that
+        finishes while an older batch is still out starts the next at once, instead of waiting
+        idle for the run to read that older result (still ``width`` batches in flight)."""
+        if self.processes is not None and self.submitted >= 2 * self.width:
+            return 2 * self.width  # the thread batches (the first ``width``) are all read back
+        return self.width
 
     def _start(self, chunk: list[Any]) -> Future:
         self.submitted += 1
@@ -836,11 +847,13 @@ class BatchLanes:
         return chunk, future.result()
 
 
-def _batch_commit(run: SyncRun, chunk: list[Any], report: BatchReport, high_water: datetime | None) -> datetime | None:
+def _batch_commit(run: SyncRun, chunk: list[Any], report: BatchReport, high_water: datetime | None,
+                  links: GrowthAnalyzer) -> datetime | None:
     """Count a committed batch and move the cursor past it."""
     flow = run.flow
     run_counts_add(run, read=len(chunk), created=report.created, updated=report.updated,
                    unchanged=report.unchanged, skipped=report.skipped, failed=report.failed)
+    links.rows_added(report.created)  # each create added its link
     stamps = [t for t in (record_updated_at(r) for r in chunk) if t]
     if stamps and run.trigger != RunTrigger.RETRY:
         newest = max(stamps).astimezone(dt_timezone.utc)
@@ -879,15 +892,16 @@ def run_execute(run: SyncRun) -> SyncRun:
                 high_water = None
             else:
                 records = runner.source.list_records(flow.source_entity, modified_since=_cursor_since(flow, run.full))
+            links = GrowthAnalyzer(RecordLink)
             with BatchLanes(runner, lanes_for(flow, run), processes=lane_processes_wanted()) as lanes:
                 for chunk in _chunks(records, flow.batch_size):
                     for done, report in lanes.submit(chunk):
-                        high_water = _batch_commit(run, done, report, high_water)
+                        high_water = _batch_commit(run, done, report, high_water, links)
                         if not run_heartbeat(run=run, **_progress(run)):
                             logger.info("Run %s was cancelled or reaped; stopping", run.pk)
                             return run
                 for done, report in lanes.drain():
-                    high_water = _batch_commit(run, done, report, high_water)
+                    high_water = _batch_commit(run, done, report, high_water, links)
                     if not run_heartbeat(run=run, **_progress(run)):
                         logger.info("Run %s was cancelled or reaped; stopping", run.pk)
                         return run

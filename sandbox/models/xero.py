@@ -11,6 +11,8 @@ import secrets
 import uuid
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 MONEY = {"max_digits": 16, "decimal_places": 2}
@@ -318,7 +320,12 @@ class XeroInvoice(Document):
     sent_to_contact = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "updated_at"]), models.Index(fields=["tenant", "type", "status"])]
+        indexes = [
+            models.Index(fields=["tenant", "updated_at"]),
+            models.Index(fields=["tenant", "type", "status"]),
+            # Xero refuses a sales invoice number already used (case-insensitive): looked up per batch.
+            models.Index(F("tenant"), F("type"), Upper("invoice_number"), name="xero_invoice_number_upper"),
+        ]
 
 
 class XeroCreditNote(Document):

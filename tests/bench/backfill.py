@@ -112,19 +112,17 @@ def _stat_cpu_seconds(text: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _postgres_cpu_seconds() -> float:
-    """CPU time so far of this machine's live PostgreSQL server processes (Linux /proc): with a
-    quiet machine, their growth over the run is the database's share of the work (processes
-    that end in between are not counted, so it is a lower bound)."""
-    total = 0.0
+def _postgres_cpu() -> dict[int, float]:
+    """CPU time so far of each of this machine's live PostgreSQL server processes (Linux /proc)."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         if "(postgres)" in text:
-            total += _stat_cpu_seconds(text)
-    return total
+            found[int(stat.parent.name)] = _stat_cpu_seconds(text)
+    return found
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -166,6 +164,14 @@ class TreeUsage(Sampler):
         self.pid = pid
         self.rss_mb = self.pss_mb = 0.0
         self.cpu: dict[int, float] = {}
+        # PostgreSQL's processes too: a lane's backend ends with the lane, before the run does.
+        self.postgres_before = _postgres_cpu()
+        self.postgres: dict[int, float] = dict(self.postgres_before)
+
+    def postgres_cpu(self) -> float:
+        """PostgreSQL's CPU time since the block began (up to each backend's last sample)."""
+        self.postgres.update(_postgres_cpu())
+        return sum(cpu - self.postgres_before.get(pid, 0.0) for pid, cpu in self.postgres.items())
 
     def sample(self) -> None:
         rss = pss = 0
@@ -177,6 +183,7 @@ class TreeUsage(Sampler):
                 continue
             rss, pss = rss + memory[0], pss + memory[1]
         self.rss_mb, self.pss_mb = max(self.rss_mb, rss / 1024), max(self.pss_mb, pss / 1024)
+        self.postgres.update(_postgres_cpu())
 
 
 def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid: int) -> None:
@@ -217,7 +224,7 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
     if args.profile:
         # py-spy samples the worker (and only it) and writes a flame graph and a top-style table.
         command = [_py_spy(), "record", "--subprocesses", *sampling, "--format", args.profile_format, "-o", args.profile, "--", *command]
-    server_cpu_before, postgres_cpu_before = _cpu_seconds(server_pid), _postgres_cpu_seconds()
+    server_cpu_before = _cpu_seconds(server_pid)
     server_profiler = None
     if args.profile_server:
         server_profiler = start([_py_spy(), "record", *sampling, "--format", args.profile_format, "-o", args.profile_server,
@@ -228,7 +235,7 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
         _, status, usage = os.wait4(worker.pid, 0)
     wall = time.perf_counter() - started
     server_cpu = _cpu_seconds(server_pid) - server_cpu_before
-    postgres_cpu = _postgres_cpu_seconds() - postgres_cpu_before
+    postgres_cpu = tree.postgres_cpu()
     if server_profiler is not None:
         import signal
 
@@ -251,6 +258,7 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
     created = run.created_count
     records_per_second = run.read_count / run_seconds if run_seconds else 0.0
     per_invoice = xero_calls / created if created else float("inf")
+    total_cpu = worker_cpu + server_cpu + (postgres_cpu if vendor == "postgresql" else 0.0)
     # The worker's processes together (sampled), or its own peak if that is higher (a peak
     # shorter than the sampling interval).
     peak_mb = max(tree.pss_mb, usage.ru_maxrss / 1024)
@@ -277,7 +285,9 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
                 f"sandbox server (Xero and TIMS emulators, one process) {server_cpu:.1f} s "
                 f"({server_cpu * 1000 / max(run.read_count, 1):.2f} ms per record)"
                 + (f"; PostgreSQL {postgres_cpu:.1f} s ({postgres_cpu * 1000 / max(run.read_count, 1):.2f} ms per record)"
-                   if vendor == "postgresql" else "") + f"; {os.cpu_count()} cores"),
+                   if vendor == "postgresql" else "")
+                + f"; together {total_cpu * 1000 / max(run.read_count, 1):.2f} ms per record, "
+                  f"{total_cpu / wall if wall else 0:.2f} of {os.cpu_count()} cores busy on average"),
         ("worker peak RSS", f"{peak_mb:.0f} MB, its lane processes included, shared pages divided among "
                             f"them (PSS; their RSS summed {tree.rss_mb:.0f} MB; the worker alone "
                             f"{usage.ru_maxrss / 1024:.0f} MB); goal <= {GOAL_PEAK_RSS_MB} MB at 100,000 orders"

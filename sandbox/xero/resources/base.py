@@ -13,11 +13,15 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 
-from sandbox.models import XeroAccount, XeroApp, XeroContact, XeroLineItem, XeroTaxRate, XeroTenant
+from config.db import GrowthAnalyzer
+from sandbox.models import XeroAccount, XeroApp, XeroContact, XeroInvoice, XeroLineItem, XeroTaxRate, XeroTenant
 from sandbox.xero.dates import iso_datetime_string, ms_datetime, parse_date
 from sandbox.xero.errors import ValidationFailed
 from sandbox.xero.resources.lookups import RequestLookups
 from sandbox.xero.where import FieldRef
+
+# Fresh statistics while a backfill fills the invoice table: a batch looks its invoice numbers up.
+INVOICES_GROWTH = GrowthAnalyzer(XeroInvoice)
 
 
 @dataclass
@@ -75,6 +79,8 @@ class PendingRows:
                 by_model.setdefault(type(document), []).append(document)
             for model, rows in by_model.items():
                 model.objects.bulk_create(rows)  # sets the primary keys the line rows need
+                if model is XeroInvoice:
+                    INVOICES_GROWTH.rows_added(len(rows))
             self.documents.clear()
         if self.lines:
             XeroLineItem.objects.bulk_create(self.lines)
