@@ -825,9 +825,10 @@ class BatchLanes:
         get ``width``. Lane processes take one batch at a time each, so once every pending
         batch is theirs, each may have one more queued behind the one it works: a lane that
         finishes while an older batch is still out starts the next at once, instead of waiting
-        idle for the run to read that older result (still ``width`` batches in flight)."""
+        idle for the run to read that older result (at most ``width`` batches in flight)."""
         if self.processes is not None and self.submitted >= 2 * self.width:
-            return 2 * self.width  # the thread batches (the first ``width``) are all read back
+            # The thread batches (the first ``width``) are all read back by now.
+            return max(self.width, 2 * self.processes.size)
         return self.width
 
     def _start(self, chunk: list[Any]) -> Future:

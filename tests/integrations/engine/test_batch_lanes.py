@@ -77,6 +77,71 @@ def test_batches_run_side_by_side_come_back_in_order_and_never_share_a_record():
     assert len(runner.threads) > 1
 
 
+class ThreadLanes:
+    """Stands in for LaneProcesses: ``size`` workers taking one batch at a time each."""
+
+    size = 2
+
+    def __init__(self, runner, width, correlation_id):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.runner = runner
+        self.pool = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="lane-process")
+
+    def submit(self, chunk):
+        return self.pool.submit(self.runner.process, chunk)
+
+    def shutdown(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class OneSlowBatch:
+    """Batch "slow" stays out until two batches read after it have started, or 5 s pass."""
+
+    def __init__(self) -> None:
+        self.flow = type("F", (), {"pk": 1})()
+        self.run = object()
+        self.lock = threading.Lock()
+        self.started_after_slow = 0
+        self.slow_out = False
+        self.two_more = threading.Event()
+        self.waited_in_vain = None
+
+    def process(self, chunk):
+        if chunk[0].remote_id == "slow":
+            with self.lock:
+                self.slow_out = True
+            self.waited_in_vain = not self.two_more.wait(timeout=5)
+        else:
+            with self.lock:
+                if self.slow_out:
+                    self.started_after_slow += 1
+                    if self.started_after_slow >= 2:
+                        self.two_more.set()
+        report = BatchReport()
+        report.created = len(chunk)
+        return report
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_process_goes_on_with_later_batches_while_an_older_one_is_out(monkeypatch):
+    """Lane processes keep a batch queued each: while one works a slow batch, the other works
+    the batches read after it instead of idling until the slow one's result is read back."""
+    from integrations.engine import pipeline
+
+    monkeypatch.setattr(pipeline, "LaneProcesses", ThreadLanes)
+    runner = OneSlowBatch()
+    ids = ["a", "b", "c", "d", "slow", "f", "g", "h", "i"]
+    done = []
+    with BatchLanes(runner, 2, processes=True) as lanes:
+        for remote_id in ids:
+            done += lanes.submit(_records(remote_id))
+        done += lanes.drain()
+    assert [c[0].remote_id for c, _ in done] == ids  # still read back in read order
+    assert runner.waited_in_vain is False
+    assert runner.started_after_slow >= 2
+
+
 pytest.importorskip("sandbox.tims.services", reason="the sandbox app is off (SANDBOX_ENABLED=false)")
 
 
