@@ -32,6 +32,10 @@ class DatabaseRateBudget:
 
     def _state(self, key: str) -> RateBudgetState:
         try:
+            return RateBudgetState.objects.select_for_update().get(key=key)
+        except RateBudgetState.DoesNotExist:  # the key's first call: create it in a savepoint
+            pass
+        try:
             with transaction.atomic():
                 state, _ = RateBudgetState.objects.select_for_update().get_or_create(key=key)
         except IntegrityError:  # another worker created it between our get and create
