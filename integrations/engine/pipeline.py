@@ -36,7 +36,7 @@ from connectors.base import (
     ConnectorError, ElementResult, ErrorClass, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
 from integrations.engine.matching import MASTER_DATA, Match, MasterDataIndex
-from integrations.engine.processes import LaneProcesses, lane_processes_wanted
+from integrations.engine.processes import LaneProcesses, fork_server_warm, lane_processes_wanted
 from integrations.engine.records import (
     TargetBuildError, build_target, payload_hash, record_data, record_id, record_ref, record_updated_at,
 )
@@ -780,13 +780,15 @@ class BatchLanes:
     batches were read, so the cursor only moves past batches that are committed. A record
     never runs in two batches at once: a batch holding a record still in flight waits."""
 
-    def __init__(self, runner: FlowRunner, width: int, *, processes: bool = False) -> None:
+    def __init__(self, runner: FlowRunner, width: int, *, processes: bool = False, backfill: bool = False) -> None:
         self.runner = runner
         self.width = width
         self.pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"flow-{runner.flow.pk}") if width > 1 else None
         # A run with more batches than lanes works the rest in lane processes (one interpreter
         # lock each); a short run never pays for starting them.
         self.processes_wanted = processes and self.pool is not None and runner.run is not None
+        if self.processes_wanted and backfill:
+            fork_server_warm()  # a run reading everything will hand its lanes batches
         self.processes: LaneProcesses | None = None
         self.submitted = 0
         self.pending: deque[tuple[list[Any], set[str], Future]] = deque()
@@ -900,11 +902,13 @@ def run_execute(run: SyncRun) -> SyncRun:
                 from integrations.services.retries import exceptions_due
 
                 records = runner.source.get_records(flow.source_entity, exceptions_due(flow))
-                high_water = None
+                high_water, backfill = None, False
             else:
-                records = runner.source.list_records(flow.source_entity, modified_since=_cursor_since(flow, run.full))
+                since = _cursor_since(flow, run.full)
+                records = runner.source.list_records(flow.source_entity, modified_since=since)
+                backfill = since is None  # it reads everything
             links = GrowthAnalyzer(RecordLink)
-            with BatchLanes(runner, lanes_for(flow, run), processes=lane_processes_wanted()) as lanes:
+            with BatchLanes(runner, lanes_for(flow, run), processes=lane_processes_wanted(), backfill=backfill) as lanes:
                 for chunk in _chunks(records, flow.batch_size):
                     for done, report in lanes.submit(chunk):
                         high_water = _batch_commit(run, done, report, high_water, links)

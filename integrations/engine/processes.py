@@ -128,12 +128,26 @@ def _lane_work(chunk: list[Any]) -> BatchReport:
     return report
 
 
+def _lane_context() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["integrations.engine.lane_preload"])
+    return context
+
+
+def fork_server_warm() -> None:
+    """Start the worker's fork server now (once per worker process; later calls do nothing), so
+    that its imports run while a run reads its first page and works its first batches in
+    threads, rather than hold up the lanes when the run hands them batches."""
+    from multiprocessing import forkserver
+
+    _lane_context()
+    forkserver.ensure_running()
+
+
 def lane_pool(width: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> ProcessPoolExecutor:
     """Up to ``width`` processes forked from the preloaded fork server, each set up by
     ``initializer`` (which must call ``_die_with_parent`` first)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["integrations.engine.lane_preload"])
-    return ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=initializer, initargs=initargs)
+    return ProcessPoolExecutor(max_workers=width, mp_context=_lane_context(), initializer=initializer, initargs=initargs)
 
 
 def lane_processes_count(width: int) -> int:
