@@ -69,7 +69,8 @@ def _xero() -> Iterator[str]:
     credentials = connection.get_credentials() if connection else {}
     args = ["--json", "--redirect-uri", f"{_portal_url()}/integrations/oauth/callback/"]
     if credentials.get("client_id"):
-        args += ["--client-id", credentials["client_id"], "--client-secret", credentials["client_secret"]]
+        # name=value: a secret may begin with "-", which argparse would take for an option
+        args += [f"--client-id={credentials['client_id']}", f"--client-secret={credentials['client_secret']}"]
     out = StringIO()
     call_command("sandbox_xero_seed", *args, stdout=out)
     app = json.loads(out.getvalue())

@@ -36,3 +36,22 @@ def test_the_demo_connects_and_moves_orders_within_one_run(settings, live_server
     assert XeroInvoice.objects.filter(type="ACCREC").count() > 0
     # Records land in the queue for good reasons: an unmapped category (GAS-MED).
     assert SyncException.objects.filter(code="mapping.value_map.missing", message__contains="GAS-MED").exists()
+
+
+def test_seeding_again_keeps_a_client_secret_that_begins_with_a_dash(settings, live_server):
+    """The demo hands the Xero app's stored secret back to the sandbox seed on a second run; one
+    in 64 generated secrets begins with "-", which a command line must not take for an option."""
+    from sandbox.models import XeroApp
+
+    settings.DEBUG = True
+    settings.SANDBOX_BASE_URL = f"{live_server.url}/sandbox"
+    call_command("seed_demo", stdout=StringIO())
+    connection = Connection.objects.get(name=XERO)
+    credentials = connection.get_credentials()
+    XeroApp.objects.filter(client_id=credentials["client_id"]).update(client_secret="-starts-with-a-dash")
+    connection.set_credentials({**credentials, "client_secret": "-starts-with-a-dash"})
+    connection.save()
+
+    call_command("seed_demo", stdout=StringIO())
+
+    assert XeroApp.objects.get(client_id=credentials["client_id"]).client_secret == "-starts-with-a-dash"
