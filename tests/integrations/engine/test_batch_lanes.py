@@ -155,7 +155,7 @@ def lane_kind(request, settings, monkeypatch):
     if request.param == "processes":
         request.getfixturevalue("postgres_only")
         if not sys.platform.startswith("linux"):
-            pytest.skip("lane processes are Linux's (they die with their worker by its parent-death signal)")
+            pytest.skip("lane processes run only on Linux (they die with their worker by its parent-death signal); elsewhere the run uses threads, the other case of this fixture")
         original = processes.LaneProcesses.submit
         monkeypatch.setattr(processes.LaneProcesses, "submit", lambda self, chunk: sent.append(chunk) or original(self, chunk))
     settings.FLOW_LANE_PROCESSES = "on" if request.param == "processes" else "off"

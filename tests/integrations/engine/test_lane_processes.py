@@ -45,7 +45,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lane processes run only on Linux, the one system with a parent-death signal; elsewhere there are none to kill")
 def test_lane_processes_end_when_their_worker_is_killed(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
