@@ -106,8 +106,10 @@ class LoadAction:
     NEVER_SENT = "never_sent"  # to void, but it never reached the target: skipped
 
 
-def load_action(verdict: str, digest: str, link: RecordLink | None) -> str:
-    """``link`` is None for a record never seen (a dry run does not make the pending link)."""
+def load_action(verdict: str, digest: str, link: RecordLink | None, *, born: bool = False) -> str:
+    """``link`` is None for a record never seen (a dry run does not make the pending link);
+    ``born``: the batch at hand just made the link, so its ``last_run`` is this run's claim, not
+    a create a dead worker left in flight."""
     if verdict == Verdict.VOID:
         return LoadAction.VOID if link is not None and link.target_id else LoadAction.NEVER_SENT
     if link is None:
@@ -118,7 +120,7 @@ def load_action(verdict: str, digest: str, link: RecordLink | None) -> str:
         return LoadAction.UPDATE
     if link.state == LinkState.UNKNOWN_OUTCOME:
         return LoadAction.SETTLE
-    if link.state == LinkState.PENDING and link.last_run_id is not None:
+    if link.state == LinkState.PENDING and link.last_run_id is not None and not born:
         return LoadAction.SETTLE  # a create was in flight when a worker died
     return LoadAction.CREATE
 
@@ -217,6 +219,7 @@ class FlowRunner:
     _edits = PerBatch(dict)
     _audit = PerBatch(list)
     _echoes = PerBatch(dict)
+    _born = PerBatch(set)  # primary keys of the links this batch made, claimed by the run at birth
 
     def __init__(self, flow: Flow, run: SyncRun | None = None) -> None:
         self._batch_state = threading.local()
@@ -427,8 +430,13 @@ class FlowRunner:
     # --- Load ---------------------------------------------------------------------------------
 
     def _links(self, items: list[Item]) -> None:
-        """Get or create the pending link of every item, committed before any remote call."""
+        """Get or create the pending link of every item, committed before any remote call. A
+        link made here for a record to send is born claimed by the run (``last_run``, as
+        ``_claim`` would set it): it costs no second write. Not for master data, whose creates
+        may yet become updates of a record the target has (``_match_master_data``)."""
         flow = self.flow
+        self._born = set()
+        claim = self.run if flow.target_entity not in MASTER_DATA else None
         with transaction.atomic():
             existing = {
                 link.source_id: link
@@ -442,11 +450,15 @@ class FlowRunner:
                 RecordLink(source_connection=flow.source_connection, source_type=flow.source_entity,
                            source_id=i.source_id, source_ref=i.source_ref[:200],
                            target_connection=flow.target_connection, target_type=flow.target_entity,
-                           target_ref=i.source_ref[:200], state=LinkState.PENDING)
+                           target_ref=i.source_ref[:200], state=LinkState.PENDING,
+                           last_run=claim if i.outcome.verdict == Verdict.SEND else None)
                 for i in items if i.source_id not in existing
             ]
             if missing:
-                existing.update({link.source_id: link for link in self._links_create(missing)})
+                made = self._links_create(missing)
+                if made is missing:
+                    self._born = {link.pk for link in made if link.last_run_id is not None}
+                existing.update({link.source_id: link for link in made})
         for item in items:
             item.link = existing[item.source_id]
 
@@ -564,7 +576,7 @@ class FlowRunner:
         self._links(ready)
         creates, updates, unsettled = [], [], []
         for item in ready:
-            action = load_action(item.outcome.verdict, item.hash, item.link)
+            action = load_action(item.outcome.verdict, item.hash, item.link, born=item.link.pk in self._born)
             if action == LoadAction.NEVER_SENT:
                 self._succeed(item, "record.skipped", reason=never_sent_reason(item.outcome.reason))
                 report.skipped += 1
@@ -651,15 +663,17 @@ class FlowRunner:
         still the flow's live run."""
         if self.run is None:
             return creates
-        ids = [item.link.pk for item in creates]
+        ids = [item.link.pk for item in creates if item.link.pk not in self._born]
         with transaction.atomic():
             if not SyncRun.objects.select_for_update().filter(pk=self.run.pk, status=RunStatus.RUNNING).exists():
                 raise RunSuperseded(f"Run {self.run.pk} is no longer running; its records belong to another run.")
+            if not ids:
+                return creates  # all born claimed by this run (``_links``)
             others = SyncRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).exclude(pk=self.run.pk)
             RecordLink.objects.filter(pk__in=ids).filter(
                 Q(last_run__isnull=True) | Q(last_run=self.run) | ~Q(last_run__in=others)
             ).update(last_run=self.run)
-        won = set(RecordLink.objects.filter(pk__in=ids, last_run=self.run).values_list("pk", flat=True))
+        won = self._born | set(RecordLink.objects.filter(pk__in=ids, last_run=self.run).values_list("pk", flat=True))
         return [item for item in creates if item.link.pk in won]
 
     def _resolve_conflicts(self, updates: list[Item], report: BatchReport) -> list[Item]:

@@ -39,6 +39,10 @@ class AuditEvent(models.Model):
     References to users, runs, links and API calls are kept without database foreign-key
     constraints: deleting a user must neither delete nor rewrite the trail.
     On PostgreSQL a trigger refuses UPDATE and DELETE (migration 0002).
+
+    One event is written per record a run moves, so every index costs each write: the actor,
+    run and record link are indexed only by the (reference, created_at) indexes that lead with
+    them, and the action by a plain index (found by equality only).
     """
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -48,12 +52,13 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
         help_text="Empty when the system acted.",
     )
     actor_label = models.CharField(max_length=150, blank=True, help_text="The username at the time.")
     source = models.CharField(max_length=20, choices=AuditSource.choices)
-    action = models.CharField(max_length=80, db_index=True)
+    action = models.CharField(max_length=80)
     object_system = models.CharField(max_length=20, blank=True)
     object_type = models.CharField(max_length=50, blank=True)
     object_id = models.CharField(max_length=100, blank=True)
@@ -62,10 +67,12 @@ class AuditEvent(models.Model):
         "integrations.Flow", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     run = models.ForeignKey(
-        "integrations.SyncRun", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "integrations.SyncRun", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        db_index=False, related_name="+",
     )
     record_link = models.ForeignKey(
-        "integrations.RecordLink", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "integrations.RecordLink", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        db_index=False, related_name="+",
     )
     api_call = models.ForeignKey(
         "integrations.ApiCall", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
@@ -85,6 +92,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["run", "created_at"]),
             models.Index(fields=["actor", "created_at"]),
             models.Index(fields=["record_link", "created_at"]),
+            models.Index(fields=["action"], name="audit_action_idx"),
         ]
 
     def __str__(self) -> str:

@@ -18,11 +18,12 @@ class RecordLink(models.Model):
     crash in between is settled by looking the record up, never by creating it twice.
     """
 
-    source_connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="+")
+    # No index of their own: each unique constraint below leads with one of them.
+    source_connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="+", db_index=False)
     source_type = models.CharField(max_length=50)
     source_id = models.CharField(max_length=100)
     source_ref = models.CharField(max_length=200, blank=True, help_text="Human reference, e.g. SO-1001.")
-    target_connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="+")
+    target_connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="+", db_index=False)
     target_type = models.CharField(max_length=50)
     # NULL until the remote create answers; NULLs never collide in the unique constraint.
     target_id = models.CharField(max_length=100, null=True, blank=True)
