@@ -1,5 +1,6 @@
 """Real processes for the chaos test and the benchmarks: a dedicated database, the site served
-by ``manage.py runserver`` on a free port, process groups killed whole."""
+on a free port (by ``manage.py runserver``, or by gunicorn as in production), process groups
+killed whole."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -62,6 +64,16 @@ def production_settings(host: str = "127.0.0.1") -> dict[str, str]:
         "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "CREDENTIALS_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": f"{host},localhost", "SECURE_SSL_REDIRECT": "false",
     }
+
+
+def gunicorn_command(port: int, workers: int, host: str = "127.0.0.1") -> list[str]:
+    """The site served as in production: gunicorn's threaded workers (Xero takes five calls at
+    once per tenant, so four threads each), no request timeout shorter than a slow answer."""
+    import sys
+
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return [str(gunicorn if gunicorn.exists() else "gunicorn"), "config.wsgi", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4", "--timeout", "120"]
 
 
 def free_port() -> int:

@@ -5,8 +5,10 @@ the worker's peak RSS beside the goals.
 
     python -m tests.bench.backfill [--orders 10000]
 
-The site (portal and sandboxes) is served by ``manage.py runserver`` in its own process, with
-production settings (DEBUG off); the
+The site (portal and sandboxes) is served as in production, by gunicorn (threaded workers, one
+more process than the machine has cores: ``--server-workers``), with production settings (DEBUG
+off); ``--server runserver`` serves it from ``manage.py runserver``'s single process instead,
+whose one interpreter lock then serialises the Xero and TIMS emulators' work. The
 flow runs in another (``manage.py run_flow orders``), whose peak RSS (its lane processes included) is the one reported. The
 orders are written straight into the sandbox's tables (tests/tims_orders.py): the point is the
 product, not the seeding. PostgreSQL when DATABASE_URL is set (a dedicated database, dropped at
@@ -14,7 +16,7 @@ the end), SQLite otherwise.
 
 ``--profile FILE`` samples the flow's worker with py-spy (``pip install py-spy``; not a
 requirement of the project) into FILE (``--profile-format raw`` for collapsed stacks);
-``--profile-server FILE`` samples the sandbox server the same way; ``--profile-gil`` samples only
+``--profile-server FILE`` samples the sandbox server the same way (all its processes); ``--profile-gil`` samples only
 threads holding the GIL, so the profile shows CPU spent in Python rather than waits.
 
 Goals: >= 1,000 records/s; <= 1/45 Xero calls per invoice; peak RSS <= 300 MB at 100,000 orders.
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from tests.bench.harness import Sampler, report
 from tests.processes import (
-    database_create, free_port, kill_group, lift_rate_budgets, production_settings, start, wait_http,
+    database_create, free_port, gunicorn_command, kill_group, lift_rate_budgets, production_settings, start, wait_http,
 )
 
 GOAL_RECORDS_PER_SECOND = 1000
@@ -60,6 +62,10 @@ def main() -> None:
     parser.add_argument("--profile-format", default="speedscope", help="py-spy's output format (speedscope, flamegraph, raw)")
     parser.add_argument("--profile-gil", action="store_true",
                         help="sample only threads holding the GIL (py-spy --gil): CPU spent in Python, not waits")
+    parser.add_argument("--server", choices=["gunicorn", "runserver"], default="gunicorn",
+                        help="what serves the site and its sandboxes (default gunicorn, as in production)")
+    parser.add_argument("--server-workers", type=int, default=(os.cpu_count() or 1) + 1,
+                        help="gunicorn's worker processes (default: the cores + 1)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -85,8 +91,11 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         lift_rate_budgets()
-        server = start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-                       env, logs / "server.log")
+        if args.server == "gunicorn":
+            server = start(gunicorn_command(port, args.server_workers), env, logs / "server.log")
+        else:
+            server = start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+                           env, logs / "server.log")
         wait_http(f"http://127.0.0.1:{port}/sandbox/")
         run_benchmark(args, env, logs, vendor, server.pid)
     finally:
@@ -128,6 +137,18 @@ def _postgres_cpu() -> dict[int, float]:
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a live process so far (Linux /proc)."""
     return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a live process and its descendants (a server's workers, which live
+    as long as it does)."""
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            total += _cpu_seconds(member)
+        except OSError:
+            continue  # it ended meanwhile
+    return total
 
 
 def _tree(pid: int) -> Iterator[int]:
@@ -186,6 +207,12 @@ class TreeUsage(Sampler):
         self.postgres.update(_postgres_cpu())
 
 
+def _server_label(args) -> str:
+    if args.server == "gunicorn":
+        return f"gunicorn, {args.server_workers} worker processes"
+    return "manage.py runserver, one process"
+
+
 def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid: int) -> None:
     from integrations.engine.pipeline import run_execute
     from integrations.mapping_templates import templates_install
@@ -224,17 +251,17 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
     if args.profile:
         # py-spy samples the worker (and only it) and writes a flame graph and a top-style table.
         command = [_py_spy(), "record", "--subprocesses", *sampling, "--format", args.profile_format, "-o", args.profile, "--", *command]
-    server_cpu_before = _cpu_seconds(server_pid)
+    server_cpu_before = _tree_cpu_seconds(server_pid)
     server_profiler = None
     if args.profile_server:
-        server_profiler = start([_py_spy(), "record", *sampling, "--format", args.profile_format, "-o", args.profile_server,
+        server_profiler = start([_py_spy(), "record", "--subprocesses", *sampling, "--format", args.profile_format, "-o", args.profile_server,
                                  "--pid", str(server_pid)], env, logs / "server-profile.log")
     worker = start(command, env, logs / "worker.log")
     started = time.perf_counter()
     with TreeUsage(worker.pid) as tree:
         _, status, usage = os.wait4(worker.pid, 0)
     wall = time.perf_counter() - started
-    server_cpu = _cpu_seconds(server_pid) - server_cpu_before
+    server_cpu = _tree_cpu_seconds(server_pid) - server_cpu_before
     postgres_cpu = tree.postgres_cpu()
     if server_profiler is not None:
         import signal
@@ -282,7 +309,7 @@ def run_benchmark(args, env: dict[str, str], logs: Path, vendor: str, server_pid
         ("TIMS calls", f"{tims_calls} ({tims_calls / max(run.read_count, 1):.4f} per order)"),
         ("CPU", f"flow worker and its lane processes {worker_cpu:.1f} s ({worker_cpu * 1000 / max(run.read_count, 1):.2f} ms per record, "
                 f"{run.read_count / worker_cpu if worker_cpu else 0:,.0f} records per CPU second); "
-                f"sandbox server (Xero and TIMS emulators, one process) {server_cpu:.1f} s "
+                f"sandbox server (Xero and TIMS emulators; {_server_label(args)}) {server_cpu:.1f} s "
                 f"({server_cpu * 1000 / max(run.read_count, 1):.2f} ms per record)"
                 + (f"; PostgreSQL {postgres_cpu:.1f} s ({postgres_cpu * 1000 / max(run.read_count, 1):.2f} ms per record)"
                    if vendor == "postgresql" else "")
