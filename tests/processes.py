@@ -69,8 +69,6 @@ def production_settings(host: str = "127.0.0.1") -> dict[str, str]:
 def gunicorn_command(port: int, workers: int, host: str = "127.0.0.1") -> list[str]:
     """The site served as in production: gunicorn's threaded workers (Xero takes five calls at
     once per tenant, so four threads each), no request timeout shorter than a slow answer."""
-    import sys
-
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return [str(gunicorn if gunicorn.exists() else "gunicorn"), "config.wsgi", "--bind", f"{host}:{port}",
             "--workers", str(workers), "--worker-class", "gthread", "--threads", "4", "--timeout", "120"]
