@@ -16,12 +16,14 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 
 from connectors.base import RateBudget, RateObservation
 from connectors.rate import RateLimits, RedisRateBudget, _check_cost
 from integrations.models import RateBudgetState, RateGrant, RateLease
 
-# Grants older than the longest window are useless; sweep them now and then, not every call.
+# Grants older than the longest window, and leases past their expiry, are useless; sweep them
+# now and then, not every call.
 SWEEP_PROBABILITY = 0.02
 
 
@@ -49,20 +51,27 @@ class DatabaseRateBudget:
             now = self._clock()
             wait = max(0.0, state.blocked_until - now)
             grants = RateGrant.objects.filter(key=key)
-            for window in self.limits.windows:
-                in_window = grants.filter(at__gt=now - window.seconds)
-                used = in_window.count()
-                if used + cost > window.calls:
-                    # The grant whose expiry frees enough room for this cost.
-                    oldest = in_window.order_by("at").values_list("at", flat=True)[used + cost - window.calls - 1]
-                    wait = max(wait, oldest + window.seconds - now)
+            # Every count this call needs, in one statement: the calls in each window and, for
+            # each fresh reading of the API's own count, the calls since it was taken.
+            counts, readings = {}, {}
+            for index, window in enumerate(self.limits.windows):
+                counts[f"window_{index}"] = Count("pk", filter=Q(at__gt=now - window.seconds))
                 observed = state.observed.get(window.name)
                 # A reading goes stale (a day window resets at a time the API does not say).
-                expiry = observed["at"] + self.limits.observation_expiry(window) if observed else 0
-                if observed and now < expiry:
-                    since = grants.filter(at__gte=observed["at"]).count()
-                    if since + cost > observed["remaining"] - self.limits.reserve:
-                        wait = max(wait, expiry - now)
+                if observed and now < observed["at"] + self.limits.observation_expiry(window):
+                    readings[index] = observed
+                    counts[f"since_{index}"] = Count("pk", filter=Q(at__gte=observed["at"]))
+            used = grants.aggregate(**counts)
+            for index, window in enumerate(self.limits.windows):
+                in_window = used[f"window_{index}"]
+                if in_window + cost > window.calls:
+                    # The grant whose expiry frees enough room for this cost.
+                    oldest = (grants.filter(at__gt=now - window.seconds).order_by("at")
+                              .values_list("at", flat=True)[in_window + cost - window.calls - 1])
+                    wait = max(wait, oldest + window.seconds - now)
+                if (observed := readings.get(index)) is not None:
+                    if used[f"since_{index}"] + cost > observed["remaining"] - self.limits.reserve:
+                        wait = max(wait, observed["at"] + self.limits.observation_expiry(window) - now)
             if wait > 0:
                 return wait
             RateGrant.objects.bulk_create([RateGrant(key=key, at=now) for _ in range(cost)])
@@ -87,9 +96,10 @@ class DatabaseRateBudget:
         with transaction.atomic():
             self._state(key)
             now = self._clock()
-            RateLease.objects.filter(key=key, expires_at__lte=now).delete()
-            if RateLease.objects.filter(key=key).count() >= self.limits.concurrency:
+            if RateLease.objects.filter(key=key, expires_at__gt=now).count() >= self.limits.concurrency:
                 return None
+            if random.random() < SWEEP_PROBABILITY:  # leases a crashed worker never gave back
+                RateLease.objects.filter(key=key, expires_at__lte=now).delete()
             lease = uuid.uuid4().hex
             RateLease.objects.create(key=key, lease=lease, expires_at=now + self.limits.lease_seconds)
             return lease

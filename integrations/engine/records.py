@@ -10,9 +10,11 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from collections.abc import Mapping
 from typing import Any
 
-import dacite
+import cattrs
+from cattrs.gen import make_dict_structure_fn
 
 from connectors import canonical
 from integrations.mapping.engine import to_jsonable
@@ -108,11 +110,40 @@ def _datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-_CONFIG = dacite.Config(
-    type_hooks={Decimal: _decimal, date: _date, datetime: _datetime},
-    cast=[Enum, tuple],
-    check_types=False,
-)
+def _as_is(value: Any, _type: Any) -> Any:
+    return value
+
+
+def _number(value: Any, _type: Any) -> Decimal:
+    try:
+        return _decimal(value)
+    except ArithmeticError:  # decimal.InvalidOperation: "abc", "1,000"
+        raise ValueError(f"{value!r} is not a number") from None
+
+
+def _record_hook(cls: type) -> Any:
+    """A nested record from a mapping only: cattrs would read a string's substrings as keys."""
+    structure = make_dict_structure_fn(cls, _CONVERTER)
+
+    def hook(value: Any, _type: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return structure(value, cls)
+
+    return hook
+
+
+# Mapped payloads to canonical records. cattrs builds (and caches) one structuring function per
+# record type, about ten times quicker than walking the type hints for every record. Only what
+# the mapping gives as text or number is converted (Decimal, dates, enums, nested records and
+# lists); scalars are kept as the mapping made them (exact types: a str enum is still cast), and
+# keys the type does not know are ignored.
+_CONVERTER = cattrs.Converter()
+_CONVERTER.register_structure_hook_func(lambda kind: kind in (str, bool, int, float), _as_is)
+_CONVERTER.register_structure_hook(Decimal, _number)
+_CONVERTER.register_structure_hook(date, lambda value, _type: _date(value))
+_CONVERTER.register_structure_hook(datetime, lambda value, _type: _datetime(value))
+_CONVERTER.register_structure_hook_factory(dataclasses.is_dataclass, _record_hook)
 
 
 class TargetBuildError(ValueError):
@@ -125,6 +156,9 @@ def build_target(system: str, entity: str, payload: dict[str, Any]) -> Any:
     except KeyError:
         raise TargetBuildError(f"no canonical type for {system} {entity!r}") from None
     try:
-        return dacite.from_dict(cls, payload, config=_CONFIG)
-    except (dacite.DaciteError, ValueError, TypeError) as exc:
+        return _CONVERTER.structure(payload, cls)
+    except cattrs.BaseValidationError as exc:
+        problems = "; ".join(cattrs.transform_error(exc, path=entity))
+        raise TargetBuildError(f"the mapped {entity} does not fit: {problems}") from None
+    except (ValueError, TypeError, ArithmeticError) as exc:  # not a mapping: the payload itself
         raise TargetBuildError(f"the mapped {entity} does not fit: {exc}") from None

@@ -10,7 +10,7 @@ from django.db import connection
 
 from connectors.base import RateObservation
 from connectors.rate import RateLimits, Window
-from integrations.models import RateGrant
+from integrations.models import RateGrant, RateLease
 from integrations.rate_budget import DatabaseRateBudget
 
 
@@ -83,6 +83,17 @@ def test_concurrency_slots_are_leases(budget, clock):
     assert third
     clock.now += 31  # a crashed worker's slots expire
     assert budget.enter("xero:t1") and budget.enter("xero:t1")
+
+
+def test_expired_leases_are_swept_now_and_then(budget, clock, monkeypatch):
+    held = [budget.enter("xero:t1") for _ in range(2)]
+    clock.now += 31  # their worker crashed: the leases stay until a sweep
+    monkeypatch.setattr("integrations.rate_budget.random.random", lambda: 0.5)
+    fresh = budget.enter("xero:t1")
+    assert set(RateLease.objects.values_list("lease", flat=True)) == {*held, fresh}
+    monkeypatch.setattr("integrations.rate_budget.random.random", lambda: 0.0)
+    newest = budget.enter("xero:t1")
+    assert set(RateLease.objects.values_list("lease", flat=True)) == {fresh, newest}
 
 
 @pytest.mark.django_db(transaction=True)
