@@ -456,7 +456,7 @@ class FlowRunner:
             ]
             if missing:
                 made = self._links_create(missing)
-                if made is missing:
+                if made is missing:  # inserted as built; a re-read after a conflict holds links made elsewhere
                     self._born = {link.pk for link in made if link.last_run_id is not None}
                 existing.update({link.source_id: link for link in made})
         for item in items:

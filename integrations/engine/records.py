@@ -7,10 +7,10 @@ import copy
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from collections.abc import Mapping
 from typing import Any
 
 import cattrs

@@ -13,7 +13,7 @@ import pytest
 
 from tests.processes import free_port, gunicorn_command, kill_group, production_settings, start, wait_http
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="gunicorn runs on Unix only (README: production)")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows: it needs fcntl and os.fork, which Windows lacks")
 
 
 def _children(pid: int) -> list[int]:
