@@ -7,6 +7,7 @@ authenticator, which headers carry the rate limits, how its error bodies read.""
 from __future__ import annotations
 
 import email.utils
+import functools
 import itertools
 import json
 import logging
@@ -235,6 +236,16 @@ class _Outbound:
     correlation_id: str
 
 
+@functools.cache
+def system_trust() -> ssl.SSLContext:
+    """The trust store ``verify=True`` means (httpx's: certifi's bundle, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``), built once per process and shared: building one parses every CA
+    certificate, about 50 ms of CPU, and each connection of each lane process would pay it
+    again. A context is safe to share between clients and threads; lane processes inherit the
+    fork server's (``integrations.engine.lane_preload``)."""
+    return httpx.create_ssl_context()
+
+
 class HttpClient:
     """One connection's door to its remote system. Thread-safe (httpx.Client is)."""
 
@@ -279,7 +290,7 @@ class HttpClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
-            verify=verify,
+            verify=system_trust() if verify is True else verify,
         )
 
     def close(self) -> None:

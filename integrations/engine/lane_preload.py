@@ -14,6 +14,9 @@ import httpcore  # noqa: E402,F401  (httpx imports it on a client's first transp
 import integrations.engine.pipeline  # noqa: E402,F401  (the lanes' code, imported once)
 import connectors  # noqa: E402
 from connectors.base import registry  # noqa: E402
+from connectors.http import system_trust  # noqa: E402
+
+system_trust()  # every lane's clients share the one trust store, parsed here once
 
 for package in pkgutil.iter_modules(connectors.__path__):
     if package.ispkg:

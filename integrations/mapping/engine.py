@@ -143,11 +143,13 @@ class _Field:
                 value = None
         except expressions.ExpressionError as exc:
             raise _Failed(MappingProblem(code="mapping.expression", message=f"{self.target}: {exc}", field=self.target)) from None
-        if _empty(value) and self.default:
-            value = self.default
-        if self.value_map is not None and not _empty(value):
+        empty = _empty(value)
+        if empty and self.default:
+            value, empty = self.default, False
+        if self.value_map is not None and not empty:
             value = self.value_map.lookup(value, self.target)
-        if _empty(value):
+            empty = _empty(value)
+        if empty:
             if self.required:
                 source = self.expression or self.source_path or "its default"
                 raise _Failed(MappingProblem(
@@ -214,7 +216,7 @@ class CompiledMapping:
 
         Skip, void and review rules look at the source and are decided first (an order not yet
         shipped is skipped, whatever its lines hold); set-field rules run on the mapped payload."""
-        functions = functions or {}
+        functions = expressions.with_builtins(functions)
         trusted = expressions.plain_containers(record)  # the record's data, searched once
         decided = self._apply_rules(record, {}, functions, trusted, actions=(RuleAction.SKIP, RuleAction.VOID, RuleAction.REVIEW))
         if decided is not None:

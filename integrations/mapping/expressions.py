@@ -90,21 +90,23 @@ def plain_containers(data: Any) -> frozenset[int]:
     Valid while ``data`` lives and only for it (an id is reused once its object is gone): a
     record's mapping computes it once and passes it to each of the record's evaluations."""
     plain: set[int] = set()
+    leaves = _PLAIN_LEAVES
 
     def walk(value: Any) -> bool:
         kind = type(value)
-        if kind in _PLAIN_LEAVES:
-            return True
         if kind is dict:
             children = value.values()
         elif kind is list:
             children = value
         else:
-            return isinstance(value, Enum)  # a member: neither module nor function
-        if all([walk(child) for child in children]):  # a list: every child is walked
+            return kind in leaves or isinstance(value, Enum)  # an enum member: neither module nor function
+        ok = True
+        for child in children:  # every child is walked, the leaves (most) without a call
+            if type(child) not in leaves and not walk(child):
+                ok = False
+        if ok:
             plain.add(id(value))
-            return True
-        return False
+        return ok
 
     walk(data)
     return frozenset(plain)
@@ -113,19 +115,34 @@ def plain_containers(data: Any) -> frozenset[int]:
 class _Evaluator(simpleeval.EvalWithCompoundTypes):
     trusted: frozenset[int] = frozenset()
 
+    def _eval(self, node: ast.AST) -> Any:
+        # simpleeval's, with its check of every node's result inlined for plain leaves, most
+        # results: the check is a call per node otherwise.
+        try:
+            handler = self.nodes[type(node)]
+        except KeyError:
+            raise simpleeval.FeatureNotAvailable(f"Sorry, {type(node).__name__} is not available in this evaluator") from None
+        result = handler(node)
+        if type(result) not in _PLAIN_LEAVES:
+            self._check_disallowed_items(result)
+        return result
+
     def _check_disallowed_items(self, item: Any) -> None:
-        # Every node's result is checked, and an expression naming ``line`` or ``record`` would
-        # have the whole record searched each time; containers known plain (from
-        # ``plain_containers``, alive for this evaluation) and plain leaves are skipped.
+        # An expression naming ``line`` or ``record`` would have the whole record searched each
+        # time; containers known plain (from ``plain_containers``, alive for this evaluation)
+        # and plain leaves are skipped.
         if type(item) in _PLAIN_LEAVES or id(item) in self.trusted:
             return
         super()._check_disallowed_items(item)
 
     def _eval_constant(self, node: ast.Constant) -> Any:
-        if isinstance(node.value, float):
+        kind = type(node.value)
+        if kind is int or kind is bool or node.value is None:  # most literals: nothing to check
+            return node.value
+        if kind is float:
             # The literal as written, not its binary approximation.
             return Decimal(ast.get_source_segment(self.expr, node) or repr(node.value))
-        return super()._eval_constant(node)
+        return super()._eval_constant(node)  # a string: simpleeval refuses one too long
 
 
 @lru_cache(maxsize=2048)
@@ -141,6 +158,15 @@ def check(expression: str) -> None:
     _parse(expression)
 
 
+class Functions(dict):
+    """The built-in functions with a caller's own (``with_builtins``), merged once for the many
+    evaluations of a record rather than at each."""
+
+
+def with_builtins(functions: Mapping[str, Any] | None) -> Functions:
+    return functions if isinstance(functions, Functions) else Functions({**FUNCTIONS, **(functions or {})})
+
+
 _idle = threading.local()  # one evaluator per thread, reused: building one costs more than most evaluations
 
 
@@ -153,7 +179,7 @@ def evaluate(expression: str, names: Mapping[str, Any], functions: Mapping[str, 
     if evaluator is None:
         evaluator = _Evaluator()
     evaluator.names = names
-    evaluator.functions = {**FUNCTIONS, **functions} if functions else FUNCTIONS
+    evaluator.functions = functions if isinstance(functions, Functions) else {**FUNCTIONS, **functions} if functions else FUNCTIONS
     evaluator.expr = expression
     evaluator.trusted = trusted
     try:

@@ -385,3 +385,24 @@ def test_cursor_paging_follows_cursors_and_stops_on_a_repeat():
     assert list(items(pages_by_cursor(lambda c: pages[c]))) == ["a", "b", "c"]
     looping = itertools.count()
     assert len(list(pages_by_cursor(lambda c: Page([next(looping)], next_cursor="same")))) == 2
+
+
+def _ssl_context(client: HttpClient) -> object:
+    return client._client._transport._pool._ssl_context
+
+
+def test_clients_share_one_system_trust_store_and_keep_their_own_bundle() -> None:
+    import ssl
+
+    from connectors.http import system_trust
+
+    first, second = HttpClient(BASE), HttpClient(BASE)
+    own = ssl.create_default_context()
+    private = HttpClient(BASE, verify=own)
+    try:
+        assert _ssl_context(first) is _ssl_context(second) is system_trust()
+        assert system_trust().verify_mode == ssl.CERT_REQUIRED and system_trust().check_hostname
+        assert _ssl_context(private) is own
+    finally:
+        for client in (first, second, private):
+            client.close()

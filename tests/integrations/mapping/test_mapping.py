@@ -127,6 +127,18 @@ def test_expressions_are_safe_and_exact():
         expressions.check("price *")
 
 
+def test_run_helpers_join_the_builtins_once_and_refused_literals_stay_refused():
+    helpers = expressions.with_builtins({"double": lambda value: value * 2, "upper": lambda value: "own"})
+    assert expressions.with_builtins(helpers) is helpers  # merged once, reused for every evaluation
+    assert expressions.evaluate("double(price)", {"price": Decimal("2.5")}, helpers) == Decimal("5.0")
+    assert expressions.evaluate("upper('x')", {}, helpers) == "own"  # a run's helper wins over a built-in
+    assert expressions.evaluate("concat('a', None, 'b')", {}, helpers) == "ab"
+    assert expressions.evaluate("[1, True, None, 'a']", {}) == [1, True, None, "a"]
+    for refused in ("'" + "x" * 200_000 + "'", "(lambda: 1)()", "price._exp"):
+        with pytest.raises(expressions.ExpressionError):
+            expressions.evaluate(refused, {"price": Decimal("1")})
+
+
 def test_only_plain_data_is_spared_the_search_for_modules_and_functions():
     import os
 
