@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from connectors.base import MappingFailed
@@ -68,6 +68,7 @@ PERCENT_PLACES = 4
 RATE_PLACES = 10  # `ExchangeRate`
 
 _NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
+_BEYOND_MICROSECONDS = re.compile(r"(\.\d{6})\d+")
 
 
 def minor_units(currency: str) -> int:
@@ -78,19 +79,20 @@ def parse_decimal(value: Any, what: str = "amount") -> Decimal:
     """A decimal string as ``Decimal``, exactly. JSON numbers are accepted only when they were
     parsed without float (``connectors.http.json_loads`` gives ``Decimal``); ``NaN``, exponents
     and floats are refused as a mapping failure, never guessed at."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if type(value) is str:  # the contract's form, nearly every value: checked first
+        text = value.strip()
+        if _NUMBER.match(text):
+            return Decimal(text)
+    elif isinstance(value, bool) or isinstance(value, float):
         raise MappingFailed(f"{what} must be a decimal string, got {type(value).__name__} {value!r}")
-    if isinstance(value, int):
+    elif isinstance(value, int):
         return Decimal(value)
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         if not value.is_finite():
             raise MappingFailed(f"{what} is not a finite number: {value!r}")
         return value
-    if isinstance(value, str) and _NUMBER.match(value.strip()):
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
-            pass
+    elif isinstance(value, str) and _NUMBER.match(value.strip()):
+        return Decimal(value.strip())
     raise MappingFailed(f"{what} is not a decimal string: {value!r}")
 
 
@@ -130,7 +132,7 @@ def parse_datetime(value: Any, what: str = "timestamp") -> datetime:
     if isinstance(value, str):
         text = value.strip()
         # More than microseconds (RFC 3339 allows any precision): keep the first six digits.
-        text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+        text = _BEYOND_MICROSECONDS.sub(r"\1", text)
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:

@@ -71,10 +71,21 @@ def test_unknown_response_fields_are_ignored():
     assert codecs.decode_product(record).sku == "OX-300-CYL"
 
 
-@pytest.mark.parametrize("bad", [12.5, "12,50", "1e3", "NaN", "Infinity", "", None, True])
+@pytest.mark.parametrize("bad", [12.5, "12,50", "1e3", "NaN", "Infinity", "", None, True, Decimal("NaN"), "12.50\n3", "+1"])
 def test_money_that_is_not_a_decimal_string_is_refused(bad):
     with pytest.raises(MappingFailed):
         codecs.parse_decimal(bad)
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(("good", "amount"), [(" 12.50 ", "12.50"), ("-0.005", "-0.005"), (7, "7"),
+                                              (Decimal("3.10"), "3.10"), (_Text("4.20"), "4.20")])
+def test_money_as_a_decimal_string_or_an_exact_number_is_read_exactly(good, amount):
+    parsed = codecs.parse_decimal(good)
+    assert isinstance(parsed, Decimal) and str(parsed) == amount
 
 
 def test_timestamps_must_carry_an_offset_and_become_utc():
