@@ -1,4 +1,5 @@
-"""PostgreSQL connection setup: a faster text dumper for Python lists.
+"""PostgreSQL specifics: a faster text dumper for Python lists, and SQL that only PostgreSQL
+migrations run (``postgres_sql``).
 
 Django 5.2 bulk-inserts on PostgreSQL through ``UNNEST`` of one array per column, so every
 ``bulk_create`` (a batch's audit events and record links, the sandbox's rows) hands psycopg
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import migrations
 from psycopg.types.array import ListDumper
 
 
@@ -32,3 +34,18 @@ def postgres_connection_setup(sender: Any, connection: Any, **kwargs: Any) -> No
     """``connection_created`` handler: register the list dumper on a new PostgreSQL connection."""
     if connection.vendor == "postgresql":
         connection.connection.adapters.register_dumper(list, FastListDumper)
+
+
+def postgres_sql(create: str, drop: str) -> migrations.RunPython:
+    """A migration operation running ``create`` forwards and ``drop`` backwards on PostgreSQL
+    only (triggers and functions SQLite has no use for)."""
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(create, params=None)
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(drop, params=None)
+
+    return migrations.RunPython(forwards, backwards)

@@ -2,9 +2,11 @@
 
 Used when no Redis is configured (the default install); with ``REDIS_URL`` set, the Redis
 budget of ``connectors.rate`` does the same job in one round trip. Each operation is one short
-transaction holding the tenant's budget row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
-IMMEDIATE transactions serialise writers anyway), so two workers never spend the same call.
-Call it outside longer transactions, or the row stays locked until they end.
+transaction holding the tenant's budget row, so two workers never spend the same call: on
+PostgreSQL one call of a PL/pgSQL function (migration 0011) that locks the row (``SELECT ...
+FOR UPDATE``), the same steps as the ORM code below in one round trip; on SQLite that code, in
+an IMMEDIATE transaction, which serialises writers anyway. Call it outside longer transactions,
+or the row stays locked until they end.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
 from connectors.base import RateBudget, RateObservation
@@ -44,8 +46,25 @@ class DatabaseRateBudget:
             state = RateBudgetState.objects.select_for_update().get(key=key)
         return state
 
+    def _call(self, function: str, args: list) -> object:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}({', '.join(args[0::2])})", args[1::2])
+            return cursor.fetchone()[0]
+
     def acquire(self, key: str, cost: int = 1) -> float:
         _check_cost(self.limits, cost)
+        if connection.vendor == "postgresql":
+            now, windows = self._clock(), self.limits.windows
+            longest = max(window.seconds for window in windows)
+            return self._call("ledgerbridge_rate_acquire", [
+                "%s", key, "%s::float8", now, "%s::integer", cost,
+                "%s::text[]", [window.name for window in windows],
+                "%s::float8[]", [float(window.seconds) for window in windows],
+                "%s::integer[]", [window.calls for window in windows],
+                "%s::float8[]", [float(self.limits.observation_expiry(window)) for window in windows],
+                "%s::integer", self.limits.reserve,
+                "%s::float8", now - longest if random.random() < SWEEP_PROBABILITY else None,
+            ])
         with transaction.atomic():
             state = self._state(key)
             now = self._clock()
@@ -83,6 +102,13 @@ class DatabaseRateBudget:
     def observe(self, key: str, observation: RateObservation) -> None:
         if not observation:
             return
+        if connection.vendor == "postgresql":
+            self._call("ledgerbridge_rate_observe", [
+                "%s", key, "%s::float8", self._clock(), "%s::text[]", list(observation.remaining),
+                "%s::integer[]", [int(remaining) for remaining in observation.remaining.values()],
+                "%s::float8", float(observation.retry_after or 0),
+            ])
+            return
         with transaction.atomic():
             state = self._state(key)
             now = self._clock()
@@ -93,6 +119,13 @@ class DatabaseRateBudget:
             state.save(update_fields=["observed", "blocked_until"])
 
     def enter(self, key: str) -> str | None:
+        if connection.vendor == "postgresql":
+            now, lease = self._clock(), uuid.uuid4().hex
+            entered = self._call("ledgerbridge_rate_enter", [
+                "%s", key, "%s::float8", now, "%s::integer", self.limits.concurrency, "%s", lease,
+                "%s::float8", now + self.limits.lease_seconds, "%s::boolean", random.random() < SWEEP_PROBABILITY,
+            ])
+            return lease if entered else None
         with transaction.atomic():
             self._state(key)
             now = self._clock()

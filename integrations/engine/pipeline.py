@@ -77,6 +77,8 @@ class Item:
     done: bool = False
     # What the mapping made, when a person's edit (edit and retry) is sent instead of it.
     mapped_payload: dict[str, Any] | None = None
+    # The payload as JSON data (Decimals as strings), made once for its hash and its audit event.
+    payload_json: Any = None
 
     @classmethod
     def of(cls, record: Any) -> Item:
@@ -347,7 +349,8 @@ class FlowRunner:
             action=action, source=AuditSource.WORKER, object_system=self.flow.target_connection.system,
             object_type=self.flow.target_entity, object_id=item.link.target_id if item.link else "",
             object_ref=item.source_ref, flow=self.flow, run=self.run, record_link=item.link, data=data,
-            after=_jsonable(item.outcome.payload) if item.outcome and action != "record.unchanged" else None,
+            after=(item.payload_json if item.payload_json is not None else _jsonable(item.outcome.payload))
+            if item.outcome and action != "record.unchanged" else None,
         ))
         self._auto_resolve(item)
         item.done = True
@@ -380,7 +383,8 @@ class FlowRunner:
         if problems:
             return Failure(ExceptionStage.VALIDATE, ErrorClass.VALIDATION, problems[0].code,
                            " ".join(p.message for p in problems), tuple(p.message for p in problems))
-        item.hash = payload_hash(item.outcome.payload)
+        item.payload_json = to_jsonable(item.outcome.payload)
+        item.hash = payload_hash(item.payload_json)
         return None
 
     def _flush_audit(self) -> None:

@@ -17,7 +17,6 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn
 
 from connectors import canonical
-from integrations.mapping.engine import to_jsonable
 
 # (target system, entity) → canonical type: the names connectors use in create/update_records.
 TARGET_TYPES: dict[tuple[str, str], type] = {
@@ -90,9 +89,10 @@ def record_updated_at(record: Any) -> datetime | None:
     return getattr(record, "updated_at", None) if not isinstance(record, dict) else record.get("updated_at")
 
 
-def payload_hash(payload: Any) -> str:
-    """Stable across runs: unchanged records cost no API call."""
-    text = json.dumps(to_jsonable(payload), sort_keys=True, separators=(",", ":"), default=str)
+def payload_hash(data: Any) -> str:
+    """Of a payload made JSON data (``to_jsonable``, as its audit event holds it); stable
+    across runs: unchanged records cost no API call."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -6,6 +6,8 @@ clients. TRUNCATE is left alone: it is an owner's operation (and how tests reset
 
 from django.db import migrations
 
+from integrations.postgres import postgres_sql
+
 CREATE = """
 CREATE OR REPLACE FUNCTION integrations_auditevent_append_only() RETURNS trigger AS $$
 BEGIN
@@ -25,16 +27,6 @@ DROP FUNCTION IF EXISTS integrations_auditevent_append_only();
 """
 
 
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("integrations", "0001_initial")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [postgres_sql(CREATE, DROP)]

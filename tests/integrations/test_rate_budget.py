@@ -25,6 +25,15 @@ class Clock:
 LIMITS = RateLimits(windows=(Window("minute", 3, 60), Window("day", 5, 86400)), concurrency=2, lease_seconds=30)
 
 
+def _race(worker, count: int) -> None:
+    """``count`` threads running ``worker`` at once, each with its own database connection."""
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 @pytest.fixture
 def clock():
     return Clock()
@@ -110,13 +119,28 @@ def test_workers_racing_never_overspend(clock):
                 granted.append(1)
         connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _race(worker, 6)
     assert len(granted) == 20
     assert RateGrant.objects.filter(key="xero:race").count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_slots_never_hold_more_than_the_concurrency(clock):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: row locks between connections (CI runs this on both)")
+    limits = RateLimits(windows=(Window("minute", 1000, 60),), concurrency=3)
+    held = []
+
+    def worker():
+        budget = DatabaseRateBudget(limits, clock=clock)
+        for _ in range(5):
+            if lease := budget.enter("xero:slots"):
+                held.append(lease)
+        connection.close()
+
+    _race(worker, 6)
+    assert len(held) == 3
+    assert set(RateLease.objects.filter(key="xero:slots").values_list("lease", flat=True)) == set(held)
 
 
 def test_a_reading_of_the_apis_count_goes_stale(budget, clock):
