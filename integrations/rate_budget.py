@@ -46,9 +46,12 @@ class DatabaseRateBudget:
             state = RateBudgetState.objects.select_for_update().get(key=key)
         return state
 
-    def _call(self, function: str, args: list) -> object:
+    @staticmethod
+    def _call(function: str, *args: tuple[str, object]) -> object:
+        """``function`` of migration 0011 with ``args`` as (PostgreSQL type, value) pairs."""
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}({', '.join(args[0::2])})", args[1::2])
+            placeholders = ", ".join(f"%s::{kind}" for kind, _ in args)
+            cursor.execute(f"SELECT {function}({placeholders})", [value for _, value in args])
             return cursor.fetchone()[0]
 
     def acquire(self, key: str, cost: int = 1) -> float:
@@ -56,15 +59,15 @@ class DatabaseRateBudget:
         if connection.vendor == "postgresql":
             now, windows = self._clock(), self.limits.windows
             longest = max(window.seconds for window in windows)
-            return self._call("ledgerbridge_rate_acquire", [
-                "%s", key, "%s::float8", now, "%s::integer", cost,
-                "%s::text[]", [window.name for window in windows],
-                "%s::float8[]", [float(window.seconds) for window in windows],
-                "%s::integer[]", [window.calls for window in windows],
-                "%s::float8[]", [float(self.limits.observation_expiry(window)) for window in windows],
-                "%s::integer", self.limits.reserve,
-                "%s::float8", now - longest if random.random() < SWEEP_PROBABILITY else None,
-            ])
+            return self._call(
+                "ledgerbridge_rate_acquire", ("varchar", key), ("float8", now), ("integer", cost),
+                ("text[]", [window.name for window in windows]),
+                ("float8[]", [float(window.seconds) for window in windows]),
+                ("integer[]", [window.calls for window in windows]),
+                ("float8[]", [float(self.limits.observation_expiry(window)) for window in windows]),
+                ("integer", self.limits.reserve),
+                ("float8", now - longest if random.random() < SWEEP_PROBABILITY else None),  # sweep grants before
+            )
         with transaction.atomic():
             state = self._state(key)
             now = self._clock()
@@ -103,11 +106,12 @@ class DatabaseRateBudget:
         if not observation:
             return
         if connection.vendor == "postgresql":
-            self._call("ledgerbridge_rate_observe", [
-                "%s", key, "%s::float8", self._clock(), "%s::text[]", list(observation.remaining),
-                "%s::integer[]", [int(remaining) for remaining in observation.remaining.values()],
-                "%s::float8", float(observation.retry_after or 0),
-            ])
+            self._call(
+                "ledgerbridge_rate_observe", ("varchar", key), ("float8", self._clock()),
+                ("text[]", list(observation.remaining)),
+                ("integer[]", [int(remaining) for remaining in observation.remaining.values()]),
+                ("float8", float(observation.retry_after or 0)),
+            )
             return
         with transaction.atomic():
             state = self._state(key)
@@ -121,10 +125,11 @@ class DatabaseRateBudget:
     def enter(self, key: str) -> str | None:
         if connection.vendor == "postgresql":
             now, lease = self._clock(), uuid.uuid4().hex
-            entered = self._call("ledgerbridge_rate_enter", [
-                "%s", key, "%s::float8", now, "%s::integer", self.limits.concurrency, "%s", lease,
-                "%s::float8", now + self.limits.lease_seconds, "%s::boolean", random.random() < SWEEP_PROBABILITY,
-            ])
+            entered = self._call(
+                "ledgerbridge_rate_enter", ("varchar", key), ("float8", now), ("integer", self.limits.concurrency),
+                ("varchar", lease), ("float8", now + self.limits.lease_seconds),
+                ("boolean", random.random() < SWEEP_PROBABILITY),
+            )
             return lease if entered else None
         with transaction.atomic():
             self._state(key)

@@ -179,7 +179,7 @@ def evaluate(expression: str, names: Mapping[str, Any], functions: Mapping[str, 
     if evaluator is None:
         evaluator = _Evaluator()
     evaluator.names = names
-    evaluator.functions = functions if isinstance(functions, Functions) else {**FUNCTIONS, **functions} if functions else FUNCTIONS
+    evaluator.functions = with_builtins(functions) if functions else FUNCTIONS
     evaluator.expr = expression
     evaluator.trusted = trusted
     try:
