@@ -3,9 +3,9 @@ and the OAuth errors of the token endpoint (RFC 6749 §5.2)."""
 
 from __future__ import annotations
 
-import json
 import secrets
 
+import orjson
 from django.http import HttpResponse
 
 PROBLEM_TITLES = {
@@ -69,7 +69,7 @@ def new_request_id() -> str:
 
 
 def dumps(payload: object) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(payload)  # compact UTF-8, as json.dumps(ensure_ascii=False) wrote it
 
 
 def json_response(payload: object, status: int = 200, headers: dict | None = None) -> HttpResponse:

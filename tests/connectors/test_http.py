@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 
 import httpx
@@ -31,6 +32,7 @@ from connectors.http import (
     RetryPolicy,
     items,
     json_dumps,
+    json_encode,
     json_loads,
     pages_by_cursor,
     pages_by_number,
@@ -356,6 +358,28 @@ def test_json_money_stays_decimal_both_ways():
         json_dumps({"Amount": 0.1})
     with pytest.raises(ValueError):
         json_dumps(Decimal("NaN"))
+
+
+def test_json_body_refuses_what_it_cannot_write_exactly_wherever_it_sits():
+    from enum import Enum
+    from types import MappingProxyType
+
+    class Kind(str, Enum):
+        SALE = "ACCREC"
+
+    body = {"Type": Kind.SALE, "Lines": ({"Qty": Decimal("2.5000"), "Tags": ["a", 1]},),
+            "Extra": MappingProxyType({"Rate": Decimal("-0.125")}), 7: "seven", "Name": "Café"}
+    assert json_encode(body) == '{"Type":"ACCREC","Lines":[{"Qty":2.5000,"Tags":["a",1]}],"Extra":{"Rate":-0.125},"7":"seven","Name":"Café"}'.encode()
+    assert json_dumps(body) == json_encode(body).decode()
+    for bad, error in [
+        ({"Lines": [{"Amount": [Decimal("1"), 0.5]}]}, TypeError),  # a float deep in a list
+        ({"Extra": MappingProxyType({"Rate": 1.5})}, TypeError),  # in a mapping that is no dict
+        ({"Lines": ({"Amount": Decimal("Infinity")},)}, ValueError),
+        ({"Date": date(2026, 1, 2)}, TypeError),  # dates are the codecs' to write as text
+        ({"Tags": {"a"}}, TypeError),
+    ]:
+        with pytest.raises(error):
+            json_encode(bad)
 
 
 def test_parse_retry_after_seconds_and_dates():
