@@ -86,9 +86,9 @@ def json_dumps(value: Any) -> str:
 
 
 def json_encode(value: Any) -> bytes:
-    """``json_dumps`` as UTF-8 bytes, a request body. Written by orjson: a 50-invoice Xero
-    batch in about a seventh of the time the standard library's encoder took, called once per
-    Decimal (which cannot write a Decimal as a number); only what is sendable gets there."""
+    """``json_dumps`` as UTF-8 bytes, a request body. Checked, then written by orjson: a
+    50-invoice Xero batch in about a quarter of the time that writing it in Python took (the
+    standard library's encoder cannot write a Decimal as a number)."""
     _check_sendable(value)
     return orjson.dumps(value, default=_decimal_as_number, option=orjson.OPT_NON_STR_KEYS)
 
@@ -129,17 +129,22 @@ def _check_leaf(value: Any) -> None:
     elif isinstance(value, Mapping):
         for item in value.values():
             _check_sendable(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_sendable(item)
     elif not isinstance(value, (str, int)):
         raise TypeError(f"cannot send {type(value).__name__} as JSON")
 
 
 def _decimal_as_number(value: Any) -> Any:
     """orjson's hook for what it does not write itself: a Decimal as its digits (checked finite
-    by ``_check_sendable``), another Mapping as a dict."""
+    by ``_check_sendable``), another Mapping as a dict, a named tuple as a list."""
     if isinstance(value, Decimal):
         return orjson.Fragment(format(value, "f"))
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
     raise TypeError(f"cannot send {type(value).__name__} as JSON")
 
 

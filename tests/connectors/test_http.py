@@ -361,15 +361,22 @@ def test_json_money_stays_decimal_both_ways():
 
 
 def test_json_body_refuses_what_it_cannot_write_exactly_wherever_it_sits():
+    from collections import namedtuple
     from enum import Enum
     from types import MappingProxyType
 
     class Kind(str, Enum):
         SALE = "ACCREC"
 
+    class Lines(list):
+        pass
+
+    Pair = namedtuple("Pair", "code amount")
     body = {"Type": Kind.SALE, "Lines": ({"Qty": Decimal("2.5000"), "Tags": ["a", 1]},),
-            "Extra": MappingProxyType({"Rate": Decimal("-0.125")}), 7: "seven", "Name": "Café"}
-    assert json_encode(body) == '{"Type":"ACCREC","Lines":[{"Qty":2.5000,"Tags":["a",1]}],"Extra":{"Rate":-0.125},"7":"seven","Name":"Café"}'.encode()
+            "Extra": MappingProxyType({"Rate": Decimal("-0.125")}), 7: "seven", "Name": "Café",
+            "Pair": Pair("200", Decimal("1.50")), "More": Lines([Decimal("3")])}
+    assert json_encode(body) == ('{"Type":"ACCREC","Lines":[{"Qty":2.5000,"Tags":["a",1]}],"Extra":{"Rate":-0.125},'
+                                 '"7":"seven","Name":"Café","Pair":["200",1.50],"More":[3]}').encode()
     assert json_dumps(body) == json_encode(body).decode()
     for bad, error in [
         ({"Lines": [{"Amount": [Decimal("1"), 0.5]}]}, TypeError),  # a float deep in a list
@@ -377,6 +384,7 @@ def test_json_body_refuses_what_it_cannot_write_exactly_wherever_it_sits():
         ({"Lines": ({"Amount": Decimal("Infinity")},)}, ValueError),
         ({"Date": date(2026, 1, 2)}, TypeError),  # dates are the codecs' to write as text
         ({"Tags": {"a"}}, TypeError),
+        ({"Pair": Pair("200", 1.5)}, TypeError),  # in a named tuple
     ]:
         with pytest.raises(error):
             json_encode(bad)
