@@ -144,6 +144,26 @@ class Undecodable:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class RawRecord:
+    """A listed record as the source sent it, decoded where it is worked rather than where it
+    was read. A run's reader hands its batches to lane processes, and the raw JSON pickles
+    about five times faster than the canonical record (a 4-line TIMS order: about 14 against 75
+    µs there and back); ``remote_id`` and ``updated_at``, all the reader needs for its batches
+    and its cursor, are read without decoding. ``decode`` must be a module's function, pickled
+    by name."""
+
+    decode: Callable[[Any], Any]
+    raw: Any = field(repr=False)
+    entity: str
+    remote_id: str
+    updated_at: datetime | None
+
+    def decoded(self) -> Any:
+        """The canonical record, or ``Undecodable`` in its place."""
+        return decode_or_mark(self.decode, self.raw, entity=self.entity, remote_id=self.remote_id)
+
+
 def decode_or_mark(decode: Callable[[Any], Any], raw: Any, *, entity: str, remote_id: str) -> Any:
     try:
         return decode(raw)

@@ -27,6 +27,7 @@ from connectors.base import (
     ErrorClass,
     MappingFailed,
     NotFound,
+    RawRecord,
     ValidationFailed,
 )
 from connectors.canonical import (
@@ -166,6 +167,8 @@ class TimsClient:
     system: ClassVar[str] = "tims"
     entities: ClassVar[frozenset[str]] = frozenset(RESOURCES)
     batch_limit: ClassVar[int] = BATCH_LIMIT
+    # list_records(..., undecoded=True) yields RawRecords (a run's reader, for its lanes).
+    lists_undecoded: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -205,9 +208,11 @@ class TimsClient:
         lookback: timedelta = timedelta(0),
         filters: Mapping[str, Any] | None = None,
         known_versions: Mapping[str, int] | None = None,
+        undecoded: bool = False,
     ) -> Iterator[Any]:
         """Every record of ``entity`` changed at or after ``modified_since - lookback`` (all when
-        None), oldest change first, streamed page by page.
+        None), oldest change first, streamed page by page; ``undecoded``: as ``RawRecord``s, for
+        a reader that hands them to other processes to decode (``lists_undecoded``).
 
         ``updated_since`` is inclusive and ``updated_at`` is set at commit, so a run resumes at
         its high-water mark minus a lookback (README "Lists and incremental sync") and sees the
@@ -219,7 +224,7 @@ class TimsClient:
         query = self._list_query(resource, modified_since, lookback, filters)
         if resource.entity == "dimension_value":
             return self._list_all_dimension_values(query, known_versions, lookback)
-        return self._walk(resource, resource.path, query, known_versions, lookback)
+        return self._walk(resource, resource.path, query, known_versions, lookback, undecoded=undecoded)
 
     def get_records(self, entity: str, ids: Sequence[str]) -> list[Any]:
         """The records with these ids; ids TIMS does not know are left out."""
@@ -608,6 +613,8 @@ class TimsClient:
         query: Mapping[str, Any],
         known_versions: Mapping[str, int] | None,
         lookback: timedelta,
+        *,
+        undecoded: bool = False,
     ) -> Iterator[Any]:
         seen = _RecentStates(max(lookback, DEDUPE_HORIZON))
         restarts = 0
@@ -622,7 +629,11 @@ class TimsClient:
                     known = known_versions.get(str(raw.get("id"))) if known_versions else None
                     if known is not None and isinstance(version, int) and version <= known:
                         continue
-                    yield decode_or_mark(resource.decode, raw, entity=resource.entity, remote_id=str(raw.get("id", "")))
+                    remote_id = str(raw.get("id", ""))
+                    if undecoded:
+                        yield RawRecord(resource.decode, raw, resource.entity, remote_id, updated_at)
+                    else:
+                        yield decode_or_mark(resource.decode, raw, entity=resource.entity, remote_id=remote_id)
                 return
             except ValidationFailed as exc:
                 # A cursor expired (24 h) or was refused: restart the walk from the newest

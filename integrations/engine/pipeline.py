@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from config.db import GrowthAnalyzer
 from connectors.base import (
-    ConnectorError, ElementResult, ErrorClass, ReauthorizationRequired, Undecodable, UnknownOutcome,
+    ConnectorError, ElementResult, ErrorClass, RawRecord, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
 from integrations.engine.matching import MASTER_DATA, Match, MasterDataIndex
 from integrations.engine.processes import LaneProcesses, fork_server_warm, lane_processes_wanted
@@ -730,6 +730,8 @@ class FlowRunner:
     def process(self, records: list[Any]) -> BatchReport:
         report = BatchReport()
         for record in records:
+            if isinstance(record, RawRecord):
+                record = record.decoded()
             if isinstance(record, Undecodable):
                 # The source's record could not be read: to the queue with its raw payload.
                 exception_record(
@@ -923,7 +925,10 @@ def run_execute(run: SyncRun) -> SyncRun:
                 high_water, backfill = None, False
             else:
                 since = _cursor_since(flow, run.full)
-                records = runner.source.list_records(flow.source_entity, modified_since=since)
+                # Undecoded where the source offers it: each batch is decoded where it is worked
+                # (process), and lane processes receive raw JSON, much cheaper to pickle.
+                undecoded = {"undecoded": True} if getattr(runner.source, "lists_undecoded", False) else {}
+                records = runner.source.list_records(flow.source_entity, modified_since=since, **undecoded)
                 backfill = since is None  # it reads everything
             links = GrowthAnalyzer(RecordLink)
             with BatchLanes(runner, lanes_for(flow, run), processes=lane_processes_wanted(), backfill=backfill) as lanes:

@@ -18,8 +18,10 @@ from connectors.base import (
     ErrorClass,
     InMemoryTokenStore,
     NotFound,
+    RawRecord,
     ReauthorizationRequired,
     TransientError,
+    Undecodable,
     UnknownOutcome,
     ValidationFailed,
     registry,
@@ -120,6 +122,26 @@ def test_every_readable_resource_lists_gets_and_decodes(client, fake, entity):
     missing = "dim_x/zz_missing" if entity == "dimension_value" else "zz_missing"
     assert client.get_records(entity, [key, missing]) == [record]
     assert record.updated_at.tzinfo is timezone.utc and record.version >= 1
+
+
+def test_an_undecoded_listing_yields_raw_records_that_decode_as_the_listing_does(client, fake):
+    import pickle
+
+    from connectors.tims import codecs
+
+    seed(fake)
+    fake.put("salesorders", {**example("SalesOrder"), "id": "so_2", "order_number": "SO-2"})
+    assert TimsClient.lists_undecoded
+    decoded = list(client.list_records("sales_order"))
+    raw = list(client.list_records("sales_order", undecoded=True))
+    assert [type(r) for r in raw] == [RawRecord, RawRecord]
+    assert [(r.remote_id, r.updated_at) for r in raw] == [(d.remote_id, d.updated_at) for d in decoded]
+    # Crossing to a lane process: the raw JSON and the codec's name, decoded there.
+    assert [pickle.loads(pickle.dumps(r)).decoded() for r in raw] == decoded
+    # One that cannot be decoded becomes an Undecodable where it is decoded, as in a listing.
+    bad = RawRecord(codecs.decode_sales_order, {**raw[1].raw, "total": 12.5}, "sales_order", "so_2", raw[1].updated_at)
+    undecodable = pickle.loads(pickle.dumps(bad)).decoded()
+    assert isinstance(undecodable, Undecodable) and undecodable.remote_id == "so_2" and "float" in undecodable.message
 
 
 def test_sales_order_decodes_to_the_penny(client, fake):

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from connectors.base import RawRecord
 from integrations.engine.pipeline import BatchLanes, BatchReport, lanes_for, run_execute
 from integrations.mapping_templates import templates_install
 from integrations.engine.records import record_id, record_ref
@@ -198,12 +199,15 @@ def test_many_small_batches_in_lanes_create_each_invoice_once(settings, live_ser
         # The batches after the first lanes' worth went to lane processes, which did their share.
         width = lanes_for(orders, first)
         assert len(sent_to_processes) == -(-first.read_count // 3) - width > 0
+        # They crossed as TIMS's JSON, decoded in the lane processes.
+        assert all(isinstance(record, RawRecord) and isinstance(record.raw, dict)
+                   for chunk in sent_to_processes for record in chunk)
         # Each of their records has its fate recorded by this run, under its correlation id.
         audited = set(AuditEvent.objects.filter(run=first, correlation_id=first.correlation_id)
                       .values_list("object_ref", flat=True))
         queued = set(SyncException.objects.filter(run=first).values_list("record_id", flat=True))
-        unsettled = [record_ref(r) for chunk in sent_to_processes for r in chunk
-                     if record_ref(r) not in audited and record_id(r) not in queued]
+        records = [r.decoded() for chunk in sent_to_processes for r in chunk]
+        unsettled = [record_ref(r) for r in records if record_ref(r) not in audited and record_id(r) not in queued]
         assert unsettled == []
     # The cursor sits at the newest order read, and a full re-run sends nothing again.
     newest = max(TimsSalesOrder.objects.filter(site=site).values_list("updated_at", flat=True))

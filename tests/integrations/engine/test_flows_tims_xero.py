@@ -68,6 +68,39 @@ def test_customers_products_and_shipped_orders_reach_xero_once(systems):
     assert RecordLink.objects.filter(source_type="sales_order", state="linked").count() == orders.created_count
 
 
+def test_an_order_that_cannot_be_read_waits_in_the_queue_with_its_json_and_the_rest_go_on(systems, settings, monkeypatch):
+    """The run lists orders undecoded and decodes each batch where it is worked: one that fails
+    to decode is an extract exception with TIMS's JSON, as a listing's Undecodable was."""
+    from dataclasses import replace
+
+    from connectors.base import MappingFailed
+    from connectors.tims import client as tims_client
+    from sandbox.models import TimsSalesOrder, XeroInvoice
+
+    tims, site, xero, tenant = systems
+    settings.FLOW_LANE_PROCESSES = "off"  # the decoder below lives in this process only
+    _run(_flow(tims, xero, "TIMS customers → Xero contacts", "customers"))
+    _run(_flow(tims, xero, "TIMS products → Xero items", "products"))
+    shipped = TimsSalesOrder.objects.filter(site=site, status__in=["shipped", "completed"]).order_by("updated_at", "id")
+    broken = shipped.first().order_number
+    resource = tims_client.RESOURCES["sales_order"]
+
+    def decode(raw):
+        if raw["order_number"] == broken:
+            raise MappingFailed("total is not a decimal string")
+        return resource.decode(raw)
+
+    monkeypatch.setitem(tims_client.RESOURCES, "sales_order", replace(resource, decode=decode))
+    orders_flow = _flow(tims, xero, "TIMS sales orders → Xero invoices", "orders")
+    orders = _run(orders_flow)
+    exception = SyncException.objects.get(flow=orders_flow, code="extract.undecodable")
+    assert exception.stage == "extract" and "total is not a decimal string" in exception.message
+    assert exception.source_payload["order_number"] == broken
+    invoices = XeroInvoice.objects.filter(tenant=tenant, type="ACCREC")
+    assert orders.read_count == TimsSalesOrder.objects.filter(site=site).count()
+    assert invoices.count() == orders.created_count > 0 and not invoices.filter(invoice_number=broken).exists()
+
+
 def test_a_cancelled_order_voids_its_invoice_and_an_unmapped_category_waits_for_a_person(systems):
     from sandbox.models import TimsSalesOrder, XeroInvoice
     from sandbox.tims.sales import sales_order_cancel
