@@ -16,6 +16,7 @@ Each record that fails becomes one open exception with its stage and class; the 
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import logging
 import threading
@@ -171,23 +172,29 @@ def _links_save(links: list[RecordLink]) -> None:
     """Write the linked fields of many links, much cheaper than ``bulk_update``'s CASE
     expressions: on PostgreSQL one UPDATE joined to the new values as arrays (``unnest``), one
     statement per batch; elsewhere one prepared UPDATE per link."""
+    fields, sql = _links_save_sql(db_connection.vendor)
+    rows = [[f.get_db_prep_save(getattr(link, f.attname), db_connection) for f in fields] + [link.pk] for link in links]
+    with db_connection.cursor() as cursor:
+        if db_connection.vendor == "postgresql":
+            cursor.execute(sql, [list(column) for column in zip(*rows)])
+        else:
+            cursor.executemany(sql, rows)
+
+
+@functools.cache
+def _links_save_sql(vendor: str) -> tuple[list[Any], str]:
+    """The linked fields and the UPDATE that writes them, made once per database vendor."""
     meta = RecordLink._meta
     fields = [meta.get_field(name) for name in LINKED_FIELDS]
     quote = db_connection.ops.quote_name
-    rows = [[f.get_db_prep_save(getattr(link, f.attname), db_connection) for f in fields] + [link.pk] for link in links]
-    if db_connection.vendor == "postgresql":
+    if vendor == "postgresql":
         columns = [quote(f.column) for f in fields] + [quote(meta.pk.column)]
         types = [f.cast_db_type(db_connection) for f in fields] + [meta.pk.rel_db_type(db_connection)]
-        sql = (f"UPDATE {quote(meta.db_table)} AS link SET " + ", ".join(f"{c} = new.{c}" for c in columns[:-1])
-               + " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + f") AS new({', '.join(columns)})"
-               + f" WHERE link.{columns[-1]} = new.{columns[-1]}")
-        with db_connection.cursor() as cursor:
-            cursor.execute(sql, [list(column) for column in zip(*rows)])
-        return
-    sql = (f"UPDATE {quote(meta.db_table)} SET " + ", ".join(f"{quote(f.column)} = %s" for f in fields)
-           + f" WHERE {quote(meta.pk.column)} = %s")
-    with db_connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        return fields, (f"UPDATE {quote(meta.db_table)} AS link SET " + ", ".join(f"{c} = new.{c}" for c in columns[:-1])
+                        + " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + f") AS new({', '.join(columns)})"
+                        + f" WHERE link.{columns[-1]} = new.{columns[-1]}")
+    return fields, (f"UPDATE {quote(meta.db_table)} SET " + ", ".join(f"{quote(f.column)} = %s" for f in fields)
+                    + f" WHERE {quote(meta.pk.column)} = %s")
 
 
 class PerBatch:
