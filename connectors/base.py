@@ -437,7 +437,11 @@ class ConnectionSettings:
 @runtime_checkable
 class Connector(Protocol):
     """One external system behind one interface. The engine calls these with canonical entity
-    names ("contact", "item", "invoice", ...) and never branches on the system."""
+    names ("contact", "item", "invoice", ...) and never branches on the system.
+
+    Optional: a connector whose class sets ``lists_undecoded = True`` takes
+    ``list_records(..., undecoded=True)`` and then yields ``RawRecord``s, which a run decodes
+    batch by batch where it works them (the TIMS client does)."""
 
     system: ClassVar[str]
     entities: ClassVar[frozenset[str]]

@@ -106,9 +106,8 @@ def test_expired_leases_are_swept_now_and_then(budget, clock, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_workers_racing_never_overspend(clock):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: row locks between connections (CI runs this on both)")
+def test_workers_racing_never_overspend(clock, postgres_only):
+    # Row locks between connections: SQLite has one writer at a time.
     limits = RateLimits(windows=(Window("minute", 20, 60),))
     granted = []
 
@@ -125,9 +124,8 @@ def test_workers_racing_never_overspend(clock):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_workers_racing_for_slots_never_hold_more_than_the_concurrency(clock):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: row locks between connections (CI runs this on both)")
+def test_workers_racing_for_slots_never_hold_more_than_the_concurrency(clock, postgres_only):
+    # Row locks between connections: SQLite has one writer at a time.
     limits = RateLimits(windows=(Window("minute", 1000, 60),), concurrency=3)
     held = []
 
