@@ -11,9 +11,11 @@ gives the same bytes at about a third of the cost of a batch's audit insert.
 
 from __future__ import annotations
 
+from types import NoneType
 from typing import Any
 
 from django.db import migrations
+from psycopg.abc import Buffer
 from psycopg.types.array import ListDumper
 
 
@@ -28,6 +30,26 @@ class _ElementEscape:
 
 class FastListDumper(ListDumper):
     _re_esc = _ElementEscape()
+
+    def dump(self, obj: list[Any]) -> Buffer | None:
+        """A flat list with no nulls, the usual column of a bulk insert, in a few calls for the
+        whole list instead of several for each element: every element quoted, which PostgreSQL
+        reads as it reads psycopg's literal (quotes are optional wherever they are not needed).
+        Anything else (nulls, nested lists, a list of unknown type) is dumped as psycopg does."""
+        element = self.sub_dumper
+        if element is None or not obj:
+            return super().dump(obj)
+        kinds = set(map(type, obj))
+        if NoneType in kinds or any(issubclass(kind, list) for kind in kinds):
+            return super().dump(obj)
+        try:
+            joined = b"\x00".join(map(element.dump, obj))
+        except TypeError:  # an element dumped as None (a null)
+            return super().dump(obj)
+        if joined.count(b"\x00") != len(obj) - 1:  # NUL inside an element: PostgreSQL would refuse it
+            return super().dump(obj)
+        quoted = joined.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\x00", b'"' + self.delimiter + b'"')
+        return b'{"' + quoted + b'"}'
 
 
 def postgres_connection_setup(sender: Any, connection: Any, **kwargs: Any) -> None:

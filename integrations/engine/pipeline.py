@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection as db_connect
 from django.db.models import Q
 from django.utils import timezone
 
-from config.db import GrowthAnalyzer
+from config.db import GrowthAnalyzer, bulk_insert
 from connectors.base import (
     ConnectorError, ElementResult, ErrorClass, RawRecord, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
@@ -399,7 +399,7 @@ class FlowRunner:
         when there is one, so links and their events commit together."""
         if self._audit:
             events, self._audit = self._audit, []
-            AuditEvent.objects.bulk_create(events, batch_size=500)
+            bulk_insert(AuditEvent, events)
 
     def _fail_with(self, item: Item, failure: Failure) -> None:
         self._fail(item, stage=failure.stage, error_class=failure.error_class, code=failure.code, message=failure.message)
@@ -479,7 +479,7 @@ class FlowRunner:
         are inserted skipping conflicts, and all of them re-read as they now stand."""
         try:
             with transaction.atomic():
-                RecordLink.objects.bulk_create(missing)
+                bulk_insert(RecordLink, missing)
             if all(link.pk for link in missing):
                 return missing
         except IntegrityError:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.db import GrowthAnalyzer
-from integrations.models import RecordLink
+from config.db import GrowthAnalyzer, bulk_insert
+from integrations.models import RecordLink, ValueMap, ValueMapEntry
+from sandbox.models import XeroInvoice, XeroLineItem, XeroTenant
 from tests.factories import make_connection
 
 
@@ -59,3 +63,88 @@ def test_sends_one_analyze_at_the_threshold_on_postgresql_and_nothing_elsewhere(
         assert sent == [f'ANALYZE "{RecordLink._meta.db_table}"']
     else:
         assert sent == []  # SQLite's planner has no such statistics to refresh
+
+
+# --- bulk_insert --------------------------------------------------------------------------------
+
+
+def _invoice_with_lines(tenant: XeroTenant, number: str) -> tuple[XeroInvoice, list[XeroLineItem]]:
+    """A new invoice and its new lines, which name it before it has a primary key (as the
+    sandbox's pending rows do). The columns mix what passes as it is with what the fields must
+    convert: an int and a str in a Decimal column, a tuple in a JSON one."""
+    invoice = XeroInvoice(tenant=tenant, type="ACCREC", status="AUTHORISED", invoice_number=number,
+                          date=date(2026, 3, 1), total=Decimal("12.50"), extra={"Source": 'TIMS "SO"'})
+    lines = [
+        XeroLineItem(invoice=invoice, position=0, description="Argon \\ 50L", quantity=Decimal("2.5"),
+                     unit_amount="4.10", tax_amount=Decimal("2.05"), line_amount=Decimal("10.25"),
+                     tracking=[{"Name": "Region", "Option": "North"}]),
+        XeroLineItem(invoice=invoice, position=1, description="", quantity=3, unit_amount=None,
+                     discount_rate=Decimal("10"), line_amount=Decimal("2.25"), tracking=()),
+    ]
+    return invoice, lines
+
+
+def _stored(invoice: XeroInvoice) -> tuple[dict, list[dict]]:
+    head = XeroInvoice.objects.filter(pk=invoice.pk).values(
+        "type", "status", "invoice_number", "date", "total", "extra", "tenant_id", "contact_id", "currency_rate").get()
+    lines = list(XeroLineItem.objects.filter(invoice_id=invoice.pk).order_by("position").values(
+        "position", "description", "quantity", "unit_amount", "discount_rate", "tax_amount", "line_amount", "tracking"))
+    return head, lines
+
+
+def test_bulk_insert_stores_what_bulk_create_stores(db):
+    tenant = XeroTenant.objects.create(name="Bulk")
+    made_by_django, django_lines = _invoice_with_lines(tenant, "INV-1")
+    XeroInvoice.objects.bulk_create([made_by_django])
+    XeroLineItem.objects.bulk_create(django_lines)
+
+    invoice, lines = _invoice_with_lines(tenant, "INV-1")
+    bulk_insert(XeroInvoice, [invoice])
+    bulk_insert(XeroLineItem, lines)
+
+    assert invoice.pk and invoice.pk != made_by_django.pk
+    assert [line.invoice_id for line in lines] == [invoice.pk, invoice.pk]  # taken from the invoice once inserted
+    assert _stored(invoice) == _stored(made_by_django)
+    assert _stored(invoice)[1][0]["quantity"] == Decimal("2.5")
+
+
+def test_bulk_insert_sets_the_primary_keys_in_order_and_marks_the_rows_saved(db):
+    tenant = XeroTenant.objects.create(name="Keys")
+    invoices = [XeroInvoice(tenant=tenant, type="ACCREC", status="DRAFT", invoice_number=f"INV-{n}") for n in range(5)]
+    returned = bulk_insert(XeroInvoice, invoices)
+    assert list(returned) == invoices
+    assert all(not invoice._state.adding and invoice._state.db == "default" for invoice in invoices)
+    assert dict(XeroInvoice.objects.filter(pk__in=[i.pk for i in invoices]).values_list("pk", "invoice_number")) == {
+        invoice.pk: invoice.invoice_number for invoice in invoices}
+
+
+def test_bulk_insert_fills_auto_now_fields(db):
+    value_map = ValueMap.objects.create(name="Bulk map")
+    entries = bulk_insert(ValueMapEntry, [ValueMapEntry(value_map=value_map, source_value=f"S{n}", target_value="T") for n in range(2)])
+    stored = ValueMapEntry.objects.filter(value_map=value_map).order_by("source_value")
+    assert [e.created_at for e in stored] == [e.created_at for e in entries]
+    assert all(e.created_at is not None and e.updated_at is not None for e in stored)
+
+
+def test_bulk_insert_refuses_a_row_whose_related_object_is_unsaved(db):
+    tenant = XeroTenant.objects.create(name="Unsaved")
+    invoice, lines = _invoice_with_lines(tenant, "INV-9")
+    with pytest.raises(ValueError, match="unsaved related object 'invoice'"):
+        bulk_insert(XeroLineItem, lines)
+    assert not XeroLineItem.objects.exists()
+
+
+def test_bulk_insert_writes_one_unnest_insert_on_postgresql(postgres_only):
+    tenant = XeroTenant.objects.create(name="One statement")
+    invoice, lines = _invoice_with_lines(tenant, "INV-2")
+    bulk_insert(XeroInvoice, [invoice])
+    with CaptureQueriesContext(connection) as queries:
+        bulk_insert(XeroLineItem, lines)
+    assert len(queries) == 1 and "UNNEST" in queries[0]["sql"]
+
+
+def test_bulk_insert_leaves_rows_with_primary_keys_to_bulk_create(db):
+    value_map = ValueMap.objects.create(name="Given keys")
+    rows = [ValueMapEntry(pk=9001, value_map=value_map, source_value="A", target_value="B")]
+    bulk_insert(ValueMapEntry, rows)
+    assert ValueMapEntry.objects.get(pk=9001).source_value == "A"

@@ -13,7 +13,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 
-from config.db import GrowthAnalyzer
+from config.db import GrowthAnalyzer, bulk_insert
 from sandbox.models import XeroAccount, XeroApp, XeroContact, XeroInvoice, XeroLineItem, XeroTaxRate, XeroTenant
 from sandbox.xero.dates import iso_datetime_string, ms_datetime, parse_date
 from sandbox.xero.errors import ValidationFailed
@@ -78,12 +78,12 @@ class PendingRows:
             for document in self.documents:
                 by_model.setdefault(type(document), []).append(document)
             for model, rows in by_model.items():
-                model.objects.bulk_create(rows)  # sets the primary keys the line rows need
+                bulk_insert(model, rows)  # sets the primary keys the line rows need
                 if model is XeroInvoice:
                     INVOICES_GROWTH.rows_added(len(rows))
             self.documents.clear()
         if self.lines:
-            XeroLineItem.objects.bulk_create(self.lines)
+            bulk_insert(XeroLineItem, self.lines)
             self.lines.clear()
         if self.contact_flags:
             self._set_contact_flags()
