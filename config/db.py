@@ -81,9 +81,11 @@ class _Column:
         self.relation = field.is_relation
         self.auto_now = bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
 
-    def values(self, objs: Sequence[models.Model], connection: Any) -> list[Any]:
+    def values(self, objs: Sequence[models.Model], connection: Any, *, pre_save: bool = True) -> list[Any]:
+        """The column's values for ``objs``, ready to send; ``pre_save``: as an insert takes
+        them (``auto_now`` fields set now), else as the objects hold them."""
         field, attname, kept = self.field, self.attname, self.kept
-        if self.auto_now:
+        if self.auto_now and pre_save:
             raw = [field.pre_save(obj, True) for obj in objs]
         else:
             raw = [getattr(obj, attname) for obj in objs]
@@ -158,3 +160,37 @@ def bulk_insert(model: type[M], objs: Sequence[M], *, using: str = "default") ->
         obj._state.adding = False
         obj._state.db = using
     return objs
+
+
+@cache
+def _update_plan(model: type[models.Model], names: tuple[str, ...], using: str) -> tuple[str, tuple[_Column, ...]]:
+    connection = connections[using]
+    meta = model._meta
+    columns = tuple(_Column(meta.get_field(name)) for name in names)
+    quote = connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    if connection.vendor != "postgresql":
+        return (f"UPDATE {table} SET {', '.join(f'{quote(c.field.column)} = %s' for c in columns)} WHERE {pk} = %s"), columns
+    names_sql = [quote(c.field.column) for c in columns]
+    types = [c.field.cast_db_type(connection) for c in columns] + [meta.pk.rel_db_type(connection)]
+    return (f"UPDATE {table} AS old SET {', '.join(f'{n} = new.{n}' for n in names_sql)} "
+            f"FROM UNNEST({', '.join(f'%s::{t}[]' for t in types)}) AS new({', '.join(names_sql)}, {pk}) "
+            f"WHERE old.{pk} = new.{pk}"), columns
+
+
+def bulk_update_fields(model: type[M], objs: Sequence[M], fields: Sequence[str], *, using: str = "default") -> None:
+    """Write ``fields`` of many saved rows as the objects hold them (``auto_now`` fields too:
+    no ``pre_save``), much cheaper than ``bulk_update``'s CASE expressions: on PostgreSQL one
+    UPDATE joined to the new values as arrays, their values prepared as ``bulk_insert``
+    prepares them; elsewhere one prepared UPDATE per row."""
+    if not objs:
+        return
+    connection = connections[using]
+    sql, columns = _update_plan(model, tuple(fields), using)
+    keys = [obj.pk for obj in objs]
+    values = [column.values(objs, connection, pre_save=False) for column in columns]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql, [*values, keys])
+        else:
+            cursor.executemany(sql, [[*row, key] for *row, key in zip(*values, keys)])

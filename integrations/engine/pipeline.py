@@ -16,10 +16,10 @@ Each record that fails becomes one open exception with its stage and class; the 
 from __future__ import annotations
 
 import contextvars
-import functools
 import hashlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection as db_connect
 from django.db.models import Q
 from django.utils import timezone
 
-from config.db import GrowthAnalyzer, bulk_insert
+from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields
 from connectors.base import (
     ConnectorError, ElementResult, ErrorClass, RawRecord, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
@@ -169,32 +169,8 @@ LINKED_FIELDS = ["target_id", "state", "payload_hash", "last_run", "last_synced_
 
 
 def _links_save(links: list[RecordLink]) -> None:
-    """Write the linked fields of many links, much cheaper than ``bulk_update``'s CASE
-    expressions: on PostgreSQL one UPDATE joined to the new values as arrays (``unnest``), one
-    statement per batch; elsewhere one prepared UPDATE per link."""
-    fields, sql = _links_save_sql(db_connection.vendor)
-    rows = [[f.get_db_prep_save(getattr(link, f.attname), db_connection) for f in fields] + [link.pk] for link in links]
-    with db_connection.cursor() as cursor:
-        if db_connection.vendor == "postgresql":
-            cursor.execute(sql, [list(column) for column in zip(*rows)])
-        else:
-            cursor.executemany(sql, rows)
-
-
-@functools.cache
-def _links_save_sql(vendor: str) -> tuple[list[Any], str]:
-    """The linked fields and the UPDATE that writes them, made once per database vendor."""
-    meta = RecordLink._meta
-    fields = [meta.get_field(name) for name in LINKED_FIELDS]
-    quote = db_connection.ops.quote_name
-    if vendor == "postgresql":
-        columns = [quote(f.column) for f in fields] + [quote(meta.pk.column)]
-        types = [f.cast_db_type(db_connection) for f in fields] + [meta.pk.rel_db_type(db_connection)]
-        return fields, (f"UPDATE {quote(meta.db_table)} AS link SET " + ", ".join(f"{c} = new.{c}" for c in columns[:-1])
-                        + " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + f") AS new({', '.join(columns)})"
-                        + f" WHERE link.{columns[-1]} = new.{columns[-1]}")
-    return fields, (f"UPDATE {quote(meta.db_table)} SET " + ", ".join(f"{quote(f.column)} = %s" for f in fields)
-                    + f" WHERE {quote(meta.pk.column)} = %s")
+    """Write the linked fields of a batch's links: one statement on PostgreSQL."""
+    bulk_update_fields(RecordLink, links, LINKED_FIELDS)
 
 
 class PerBatch:
@@ -898,10 +874,35 @@ def _batch_commit(run: SyncRun, chunk: list[Any], report: BatchReport, high_wate
     if stamps and run.trigger != RunTrigger.RETRY:
         newest = max(stamps).astimezone(dt_timezone.utc)
         high_water = max(high_water, newest) if high_water else newest
-        cursor = {**flow.cursor, "high_water": high_water.isoformat()}
-        Flow.objects.filter(pk=flow.pk).update(cursor=cursor)
-        flow.cursor = run.cursor_after = cursor
+        flow.cursor = run.cursor_after = {**flow.cursor, "high_water": high_water.isoformat()}
+        bulk_update_fields(Flow, [flow], ["cursor"])  # a statement made once, not compiled per batch
     return high_water
+
+
+# A run's progress and heartbeat are written at most this often. A backfill commits batches
+# many times a second (each batch's cursor is still committed with it), while a run is taken
+# for dead only after minutes of silence (services.runs.STALE_AFTER).
+PROGRESS_SECONDS = 1.0
+
+
+class Heartbeat:
+    """The run's heartbeat and progress counts, written after a batch unless one was written
+    less than ``PROGRESS_SECONDS`` ago: the first batch's always. A run cancelled or reaped
+    meanwhile stops at its next write, within about a second. The final counts are written
+    when the run finishes, whatever the last heartbeat held."""
+
+    def __init__(self, run: SyncRun, clock: Callable[[], float] = time.monotonic) -> None:
+        self.run = run
+        self.clock = clock
+        self.due = 0.0
+
+    def alive(self) -> bool:
+        """``False`` when the run was cancelled or reaped: stop."""
+        now = self.clock()
+        if now < self.due:
+            return True
+        self.due = now + PROGRESS_SECONDS
+        return run_heartbeat(run=self.run, **_progress(self.run))
 
 
 def _progress(run: SyncRun) -> dict[str, Any]:
@@ -938,16 +939,17 @@ def run_execute(run: SyncRun) -> SyncRun:
                 records = runner.source.list_records(flow.source_entity, modified_since=since, **undecoded)
                 backfill = since is None  # it reads everything
             links = GrowthAnalyzer(RecordLink)
+            heartbeat = Heartbeat(run)
             with BatchLanes(runner, lanes_for(flow, run), processes=lane_processes_wanted(), backfill=backfill) as lanes:
                 for chunk in _chunks(records, flow.batch_size):
                     for done, report in lanes.submit(chunk):
                         high_water = _batch_commit(run, done, report, high_water, links)
-                        if not run_heartbeat(run=run, **_progress(run)):
+                        if not heartbeat.alive():
                             logger.info("Run %s was cancelled or reaped; stopping", run.pk)
                             return run
                 for done, report in lanes.drain():
                     high_water = _batch_commit(run, done, report, high_water, links)
-                    if not run_heartbeat(run=run, **_progress(run)):
+                    if not heartbeat.alive():
                         logger.info("Run %s was cancelled or reaped; stopping", run.pk)
                         return run
         except RunSuperseded as exc:

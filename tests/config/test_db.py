@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.db import GrowthAnalyzer, bulk_insert
+from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields
 from integrations.models import RecordLink, ValueMap, ValueMapEntry
 from sandbox.models import XeroInvoice, XeroLineItem, XeroTenant
 from tests.factories import make_connection
@@ -148,3 +148,19 @@ def test_bulk_insert_leaves_rows_with_primary_keys_to_bulk_create(db):
     rows = [ValueMapEntry(pk=9001, value_map=value_map, source_value="A", target_value="B")]
     bulk_insert(ValueMapEntry, rows)
     assert ValueMapEntry.objects.get(pk=9001).source_value == "A"
+
+
+def test_bulk_update_fields_writes_each_row_its_own_values_and_nothing_else(db):
+    tenant = XeroTenant.objects.create(name="Update")
+    invoices = bulk_insert(XeroInvoice, [XeroInvoice(tenant=tenant, type="ACCREC", status="DRAFT", invoice_number=f"INV-{n}",
+                                                     reference="kept") for n in range(3)])
+    for n, invoice in enumerate(invoices):
+        invoice.status = "AUTHORISED" if n else "VOIDED"
+        invoice.total = "10.50" if n == 1 else Decimal(n)  # a str the field converts, beside Decimals
+        invoice.date = None if n == 2 else date(2026, 5, n + 1)
+        invoice.reference = "not written"
+    bulk_update_fields(XeroInvoice, invoices, ["status", "total", "date"])
+    stored = list(XeroInvoice.objects.filter(tenant=tenant).order_by("pk").values_list("status", "total", "date", "reference"))
+    assert stored == [("VOIDED", Decimal("0.00"), date(2026, 5, 1), "kept"),
+                      ("AUTHORISED", Decimal("10.50"), date(2026, 5, 2), "kept"),
+                      ("AUTHORISED", Decimal("2.00"), None, "kept")]
