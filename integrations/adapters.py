@@ -17,6 +17,7 @@ from pathlib import Path
 from django.db import DatabaseError, connection as db, transaction
 from django.utils import timezone
 
+from config.db import bulk_insert, bulk_update_fields
 from connectors.base import CallRecord, TokenSet
 from integrations.models import ApiCall, Connection
 
@@ -109,8 +110,10 @@ class ApiCallRecorder:
         self.run_id = run_id
 
     def record(self, call: CallRecord) -> None:
+        # Two statements made once (not an ORM save and update compiled per call): every call
+        # of a run is recorded, a backfill's hundreds included.
         try:
-            ApiCall.objects.create(
+            bulk_insert(ApiCall, [ApiCall(
                 connection_id=self.connection_id,
                 run_id=self.run_id,
                 method=call.method,
@@ -127,14 +130,12 @@ class ApiCallRecorder:
                 rate_day_remaining=call.rate.remaining.get("day"),
                 retry_after_seconds=int(call.rate.retry_after) if call.rate.retry_after else None,
                 started_at=call.started_at,
-            )
+            )])
             remaining = call.rate.remaining
             if "minute" in remaining or "day" in remaining:
-                update = {"rate_updated_at": timezone.now()}
-                if "minute" in remaining:
-                    update["rate_minute_remaining"] = remaining["minute"]
-                if "day" in remaining:
-                    update["rate_day_remaining"] = remaining["day"]
-                Connection.objects.filter(pk=self.connection_id).update(**update)
+                fields = ["rate_updated_at", *(f"rate_{window}_remaining" for window in ("minute", "day") if window in remaining)]
+                readings = Connection(pk=self.connection_id, rate_updated_at=timezone.now(),
+                                      rate_minute_remaining=remaining.get("minute"), rate_day_remaining=remaining.get("day"))
+                bulk_update_fields(Connection, [readings], fields)
         except DatabaseError:
             logger.exception("Could not record an API call of connection %s", self.connection_id)

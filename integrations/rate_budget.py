@@ -11,6 +11,7 @@ or the row stays locked until they end.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 import uuid
@@ -143,7 +144,16 @@ class DatabaseRateBudget:
             return lease
 
     def leave(self, key: str, lease: str) -> None:
-        RateLease.objects.filter(key=key, lease=lease).delete()
+        # Once per API call: a statement written once rather than a queryset's delete compiled.
+        with connection.cursor() as cursor:
+            cursor.execute(_leave_sql(), [key, lease])
+
+
+@functools.cache
+def _leave_sql() -> str:
+    quote, table = connection.ops.quote_name, RateLease._meta
+    key, lease = (quote(table.get_field(name).column) for name in ("key", "lease"))
+    return f"DELETE FROM {quote(table.db_table)} WHERE {key} = %s AND {lease} = %s"
 
 
 def rate_budget_for(limits: RateLimits) -> RateBudget:

@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection as db_connect
 from django.db.models import Q
 from django.utils import timezone
 
-from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields
+from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields, select_among
 from connectors.base import (
     ConnectorError, ElementResult, ErrorClass, RawRecord, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
@@ -283,11 +283,13 @@ class FlowRunner:
 
     def _load_echoes(self, items: list[Item]) -> None:
         """Records of this batch that the reverse flow wrote into the source (one query)."""
+        flow = self.flow
         self._echoes = {
-            target_id: (stamped, synced) for target_id, stamped, synced in RecordLink.objects.filter(
-                source_connection=self.flow.target_connection, target_connection=self.flow.source_connection,
-                target_type=self.flow.source_entity, target_id__in=[i.source_id for i in items], state=LinkState.LINKED,
-            ).values_list("target_id", "target_updated_at", "last_synced_at")
+            target_id: (stamped, synced) for target_id, stamped, synced in select_among(
+                RecordLink, ["target_id", "target_updated_at", "last_synced_at"], ("target_id", [i.source_id for i in items]),
+                source_connection_id=flow.target_connection_id, target_connection_id=flow.source_connection_id,
+                target_type=flow.source_entity, state=LinkState.LINKED,
+            )
         }
 
     def _is_echo(self, item: Item) -> bool:
@@ -427,10 +429,10 @@ class FlowRunner:
         with transaction.atomic():
             existing = {
                 link.source_id: link
-                for link in RecordLink.objects.select_for_update().filter(
-                    source_connection=flow.source_connection, source_type=flow.source_entity,
-                    target_connection=flow.target_connection, target_type=flow.target_entity,
-                    source_id__in=[i.source_id for i in items],
+                for link in select_among(
+                    RecordLink, None, ("source_id", [i.source_id for i in items]), for_update=True,
+                    source_connection_id=flow.source_connection_id, source_type=flow.source_entity,
+                    target_connection_id=flow.target_connection_id, target_type=flow.target_entity,
                 )
             }
             missing = [
@@ -652,7 +654,7 @@ class FlowRunner:
             return creates
         ids = [item.link.pk for item in creates if item.link.pk not in self._born]
         with transaction.atomic():
-            if not SyncRun.objects.select_for_update().filter(pk=self.run.pk, status=RunStatus.RUNNING).exists():
+            if not select_among(SyncRun, ["id"], ("id", [self.run.pk]), for_update=True, status=RunStatus.RUNNING):
                 raise RunSuperseded(f"Run {self.run.pk} is no longer running; its records belong to another run.")
             if not ids:
                 return creates  # all born claimed by this run (``_links``)

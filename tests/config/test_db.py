@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields
+from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields, select_among
 from integrations.models import RecordLink, ValueMap, ValueMapEntry
 from sandbox.models import XeroInvoice, XeroLineItem, XeroTenant
 from tests.factories import make_connection
@@ -164,3 +164,42 @@ def test_bulk_update_fields_writes_each_row_its_own_values_and_nothing_else(db):
     assert stored == [("VOIDED", Decimal("0.00"), date(2026, 5, 1), "kept"),
                       ("AUTHORISED", Decimal("10.50"), date(2026, 5, 2), "kept"),
                       ("AUTHORISED", Decimal("2.00"), None, "kept")]
+
+
+# --- select_among -------------------------------------------------------------------------------
+
+
+def _some_links():
+    source, target = make_connection(system="tims"), make_connection(system="xero")
+    when = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+    links = [RecordLink.objects.create(source_connection=source, source_type="sales_order", source_id=f"so-{n}",
+                                       target_connection=target, target_type="invoice", target_id=f"inv-{n}",
+                                       state="linked" if n % 2 else "pending", last_synced_at=when if n else None)
+             for n in range(6)]
+    RecordLink.objects.create(source_connection=target, source_type="sales_order", source_id="so-1",  # another pair
+                              target_connection=source, target_type="invoice", target_id="inv-x", state="linked")
+    return source, target, links, when
+
+
+def test_select_among_reads_the_rows_a_queryset_would(db):
+    source, target, links, when = _some_links()
+    rows = select_among(RecordLink, ["source_id", "target_id", "last_synced_at"], ("source_id", ["so-1", "so-2", "so-3", "so-9"]),
+                        source_connection_id=source.pk, target_connection_id=target.pk, state="linked")
+    assert sorted(rows) == [("so-1", "inv-1", when), ("so-3", "inv-3", when)]
+    assert rows[0][2].tzinfo is not None  # aware, as the ORM gives it
+
+    with transaction.atomic():
+        locked = select_among(RecordLink, None, ("source_id", ["so-0", "so-4"]), for_update=True,
+                              source_connection_id=source.pk, source_type="sales_order")
+    assert sorted(link.pk for link in locked) == [links[0].pk, links[4].pk]
+    assert {link.source_id: link.last_synced_at for link in locked} == {"so-0": None, "so-4": when}
+    assert select_among(RecordLink, ["id"], ("source_id", []), source_connection_id=source.pk) == []
+
+
+def test_select_among_sends_the_values_as_one_parameter_on_postgresql(postgres_only):
+    source, target, links, _ = _some_links()
+    ids = [f"so-{n}" for n in range(50)]
+    with CaptureQueriesContext(connection) as queries:
+        rows = select_among(RecordLink, ["source_id"], ("source_id", ids), source_connection_id=source.pk)
+    assert sorted(rows) == [(f"so-{n}",) for n in range(6)]
+    assert len(queries) == 1 and "ANY(" in queries[0]["sql"] and "so-49" in queries[0]["sql"]
