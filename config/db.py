@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -203,21 +204,35 @@ def bulk_update_fields(model: type[M], objs: Sequence[M], fields: Sequence[str],
 # --- Reads of a batch's rows -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Select:
+    sql: str
+    conditions: tuple[_Column, ...]
+    names: tuple[str, ...]  # the attnames read, in order
+    converters: tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]  # (position, converters, column)
+
+
 @cache
 def _select_plan(model: type[models.Model], fields: tuple[str, ...] | None, equal: tuple[str, ...], among: str,
-                 for_update: bool, using: str) -> tuple[str, tuple[_Column, ...]]:
+                 for_update: bool, using: str) -> _Select:
     connection = connections[using]
     meta = model._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    chosen = [meta.get_field(name) for name in fields] if fields is not None else meta.concrete_fields
+    chosen = [meta.get_field(name) for name in fields] if fields is not None else list(meta.concrete_fields)
     conditions = [_Column(meta.get_field(name)) for name in (*equal, among)]
     where = " AND ".join(f"{table}.{quote(c.field.column)} = %s" for c in conditions[:-1])
     last = conditions[-1].field
     sql = (f"SELECT {', '.join(f'{table}.{quote(f.column)}' for f in chosen)} FROM {table} "
            f"WHERE {where + ' AND ' if where else ''}{table}.{quote(last.column)} = ANY(%s::{last.cast_db_type(connection)}[])"
            f"{' FOR UPDATE' if for_update else ''}")
-    return sql, tuple(conditions)
+    converters = []
+    for position, field in enumerate(chosen):  # as the ORM's compiler converts what it reads
+        column = field.get_col(meta.db_table)
+        found = (*connection.ops.get_db_converters(column), *column.get_db_converters(connection))
+        if found:
+            converters.append((position, found, column))
+    return _Select(sql, tuple(conditions), tuple(f.attname for f in chosen), tuple(converters))
 
 
 def select_among(model: type[M], fields: Sequence[str] | None, among: tuple[str, Sequence[Any]], *,
@@ -235,12 +250,22 @@ def select_among(model: type[M], fields: Sequence[str] | None, among: tuple[str,
         if for_update:
             queryset = queryset.select_for_update()
         return list(queryset) if fields is None else list(queryset.values_list(*fields))
-    sql, conditions = _select_plan(model, tuple(fields) if fields is not None else None, tuple(equal), name,
-                                   for_update, using)
-    params = [column.prepare([equal[key]], connection)[0] for key, column in zip(equal, conditions)]
-    params.append(conditions[-1].prepare(list(values), connection))
-    if fields is None:
-        return list(model._base_manager.db_manager(using).raw(sql, params))
+    plan = _select_plan(model, tuple(fields) if fields is not None else None, tuple(equal), name, for_update, using)
+    params = [column.prepare([equal[key]], connection)[0] for key, column in zip(equal, plan.conditions)]
+    params.append(plan.conditions[-1].prepare(list(values), connection))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        cursor.execute(plan.sql, params)
+        rows = cursor.fetchall()
+    if plan.converters and rows:
+        rows = [_converted(row, plan.converters, connection) for row in rows]
+    if fields is None:
+        return [model.from_db(using, plan.names, row) for row in rows]
+    return rows
+
+
+def _converted(row: tuple, converters: tuple, connection: Any) -> tuple:
+    values = list(row)
+    for position, functions, column in converters:
+        for function in functions:
+            values[position] = function(values[position], column, connection)
+    return tuple(values)

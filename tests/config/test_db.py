@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields, select_among
-from integrations.models import RecordLink, ValueMap, ValueMapEntry
+from integrations.models import AuditEvent, RecordLink, ValueMap, ValueMapEntry
 from sandbox.models import XeroInvoice, XeroLineItem, XeroTenant
 from tests.factories import make_connection
 
@@ -203,3 +203,13 @@ def test_select_among_sends_the_values_as_one_parameter_on_postgresql(postgres_o
         rows = select_among(RecordLink, ["source_id"], ("source_id", ids), source_connection_id=source.pk)
     assert sorted(rows) == [(f"so-{n}",) for n in range(6)]
     assert len(queries) == 1 and "ANY(" in queries[0]["sql"] and "so-49" in queries[0]["sql"]
+
+
+def test_select_among_converts_what_it_reads_as_the_orm_does(db):
+    events = bulk_insert(AuditEvent, [AuditEvent(action="record.created", source="worker", object_id=f"so-{n}",
+                                                 data={"total": "12.50", "n": n}) for n in range(3)])
+    rows = select_among(AuditEvent, ["object_id", "data"], ("object_id", ["so-0", "so-2"]))
+    assert sorted(rows) == sorted(AuditEvent.objects.filter(object_id__in=["so-0", "so-2"]).values_list("object_id", "data"))
+    assert {row[0]: row[1] for row in rows}["so-2"] == {"total": "12.50", "n": 2}
+    objects = select_among(AuditEvent, None, ("object_id", ["so-1"]))
+    assert [(o.pk, o.data, o.correlation_id) for o in objects] == [(events[1].pk, events[1].data, events[1].correlation_id)]
