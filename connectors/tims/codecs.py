@@ -129,6 +129,13 @@ def format_money(value: Decimal | int, currency: str, what: str = "amount") -> s
 def parse_datetime(value: Any, what: str = "timestamp") -> datetime:
     """An RFC 3339 timestamp as an aware UTC datetime. A timestamp without an offset is refused:
     the contract always carries one, and guessing the zone would shift every cursor."""
+    if type(value) is str:  # the usual form first (``...Z``): read as it is, already UTC
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is timezone.utc:
+            return parsed
     if isinstance(value, str):
         text = value.strip()
         # More than microseconds (RFC 3339 allows any precision): keep the first six digits.
