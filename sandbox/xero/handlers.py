@@ -300,9 +300,12 @@ def _lock_tracked_items(ctx, elements: list) -> None:
         for element in elements if isinstance(element, dict)
         for line in (element.get("LineItems") or []) if isinstance(line, dict) and line.get("ItemCode")
     }
+    # Only tracked items have stock to move; untracked ones (the usual case when the ERP owns
+    # stock) are not locked, so batches that only name them never wait on each other, and a
+    # batch naming none tracked (the request's items, as read for it, say which) costs no query.
+    ctx.lookups.prefetch_items(codes)  # one query for those prefetch_for_write did not read
+    codes = ctx.lookups.tracked_item_codes(codes)
     if codes:
-        # Only tracked items have stock to move; untracked ones (the usual case when the ERP
-        # owns stock) are not locked, so batches that only name them never wait on each other.
         list(XeroItem.objects.select_for_update().filter(tenant=ctx.tenant, code__in=codes)
              .exclude(inventory_asset_account_code="").exclude(purchase_cogs_account_code="")
              .order_by("pk").values_list("pk", flat=True))
