@@ -730,10 +730,12 @@ class FlowRunner:
                 continue
             report.items.append(Item.of(record))
         self._load_echoes(report.items)
-        open_exceptions = list(SyncException.objects.filter(
-            flow=self.flow, record_type=self.flow.source_entity, status__in=OPEN_EXCEPTION_STATUSES,
-            record_id__in=[item.source_id for item in report.items],
-        ).values_list("record_id", "edited_payload"))
+        open_exceptions = [  # the batch's exceptions of every status, the open ones kept here
+            (record_id, edited) for record_id, edited, status in select_among(
+                SyncException, ["record_id", "edited_payload", "status"], ("record_id", [item.source_id for item in report.items]),
+                flow_id=self.flow.pk, record_type=self.flow.source_entity,
+            ) if status in OPEN_EXCEPTION_STATUSES
+        ]
         self._open_exceptions = {record_id for record_id, _ in open_exceptions}
         self._edits = {record_id: edited for record_id, edited in open_exceptions if isinstance(edited, dict)}
         for item in report.items:
