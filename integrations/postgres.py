@@ -1,12 +1,13 @@
 """PostgreSQL specifics: a faster text dumper for Python lists, and SQL that only PostgreSQL
 migrations run (``postgres_sql``).
 
-Django 5.2 bulk-inserts on PostgreSQL through ``UNNEST`` of one array per column, so every
-``bulk_create`` (a batch's audit events and record links, the sandbox's rows) hands psycopg
-lists to dump as array literals. psycopg's text dumper backslash-escapes each quoted element
-with ``re.sub`` and a group-reference template, which on Python 3.11 runs a Python function
-per escaped character: a JSON payload has dozens. The same escaping with ``bytes.replace``
-gives the same bytes at about a third of the cost of a batch's audit insert.
+Django 5.2 bulk-inserts on PostgreSQL through ``UNNEST`` of one array per column (and so does
+``config.db.bulk_insert``), so every batch's inserts hand psycopg lists to dump as array
+literals. psycopg's text dumper works element by element in Python, and backslash-escapes each
+quoted element with ``re.sub`` and a group-reference template, which on Python 3.11 runs a
+Python function per escaped character: a JSON payload has dozens. Here a flat list without
+nulls is written in a few calls for the whole list, and other lists escape with
+``bytes.replace``: the same array, read back, for a fraction of the cost.
 """
 
 from __future__ import annotations

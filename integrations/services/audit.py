@@ -54,7 +54,7 @@ def audit_event_build(
     **refs: Any,
 ) -> AuditEvent:
     """One audit event, not yet saved: for writers that append many at once
-    (``AuditEvent.objects.bulk_create``), such as a batch of a sync run."""
+    (``config.db.bulk_insert``), such as a batch of a sync run."""
     log_actions.get(action)  # refuses unregistered actions
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
