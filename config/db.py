@@ -213,46 +213,48 @@ class _Select:
 
 
 @cache
-def _select_plan(model: type[models.Model], fields: tuple[str, ...] | None, equal: tuple[str, ...], among: str,
+def _select_plan(model: type[models.Model], fields: tuple[str, ...] | None, where: tuple[tuple[str, bool], ...],
                  for_update: bool, using: str) -> _Select:
     connection = connections[using]
     meta = model._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     chosen = [meta.get_field(name) for name in fields] if fields is not None else list(meta.concrete_fields)
-    conditions = [_Column(meta.get_field(name)) for name in (*equal, among)]
-    where = " AND ".join(f"{table}.{quote(c.field.column)} = %s" for c in conditions[:-1])
-    last = conditions[-1].field
-    sql = (f"SELECT {', '.join(f'{table}.{quote(f.column)}' for f in chosen)} FROM {table} "
-           f"WHERE {where + ' AND ' if where else ''}{table}.{quote(last.column)} = ANY(%s::{last.cast_db_type(connection)}[])"
-           f"{' FOR UPDATE' if for_update else ''}")
+    conditions = tuple(_Column(meta.get_field(name)) for name, _ in where)
+    tests = [f"{table}.{quote(c.field.column)} = " + (f"ANY(%s::{c.field.cast_db_type(connection)}[])" if one_of else "%s")
+             for c, (_, one_of) in zip(conditions, where)]
+    sql = (f"SELECT {', '.join(f'{table}.{quote(f.column)}' for f in chosen)} FROM {table}"
+           f"{' WHERE ' + ' AND '.join(tests) if tests else ''}{' FOR UPDATE' if for_update else ''}")
     converters = []
     for position, field in enumerate(chosen):  # as the ORM's compiler converts what it reads
         column = field.get_col(meta.db_table)
         found = (*connection.ops.get_db_converters(column), *column.get_db_converters(connection))
         if found:
             converters.append((position, found, column))
-    return _Select(sql, tuple(conditions), tuple(f.attname for f in chosen), tuple(converters))
+    return _Select(sql, conditions, tuple(f.attname for f in chosen), tuple(converters))
 
 
-def select_among(model: type[M], fields: Sequence[str] | None, among: tuple[str, Sequence[Any]], *,
-                 for_update: bool = False, using: str = "default", **equal: Any) -> list[Any]:
-    """The rows whose field ``among[0]`` holds one of the values ``among[1]`` and whose other
-    fields equal ``equal`` (no None; a relation by its key: ``flow_id=``): ``values_list(*fields)`` tuples, or the model's objects
-    when ``fields`` is None; ``for_update`` locks them. For the lookups a job makes once a batch
-    (the batch's 50 ids): on PostgreSQL a statement made once, the ids one array parameter,
-    where a queryset costs a millisecond or so to build and compile each time (more than the
-    database's work); elsewhere that queryset."""
-    name, values = among
+def select_rows(model: type[M], fields: Sequence[str] | None, *, for_update: bool = False, using: str = "default",
+                **where: Any) -> list[Any]:
+    """The rows whose fields equal ``where``'s values, or hold one of them where the value is a
+    list or tuple (no None; a relation by its key: ``flow_id=``): ``values_list(*fields)``
+    tuples, or the model's objects when ``fields`` is None; ``for_update`` locks them.
+
+    For the lookups a job makes once a batch (its 50 ids): on PostgreSQL a statement made once,
+    each list one array parameter, where a queryset costs a millisecond or so to build and
+    compile each time (more than the database's work); what it reads is converted as the ORM
+    converts it. Elsewhere that queryset."""
     connection = connections[using]
     if connection.vendor != "postgresql":
-        queryset = model._base_manager.using(using).filter(**equal, **{f"{name}__in": list(values)})
+        queryset = model._base_manager.using(using).filter(**{
+            f"{name}__in" if isinstance(value, (list, tuple)) else name: value for name, value in where.items()})
         if for_update:
             queryset = queryset.select_for_update()
         return list(queryset) if fields is None else list(queryset.values_list(*fields))
-    plan = _select_plan(model, tuple(fields) if fields is not None else None, tuple(equal), name, for_update, using)
-    params = [column.prepare([equal[key]], connection)[0] for key, column in zip(equal, plan.conditions)]
-    params.append(plan.conditions[-1].prepare(list(values), connection))
+    shape = tuple((name, isinstance(value, (list, tuple))) for name, value in where.items())
+    plan = _select_plan(model, tuple(fields) if fields is not None else None, shape, for_update, using)
+    params = [column.prepare(list(value), connection) if one_of else column.prepare([value], connection)[0]
+              for column, value, (_, one_of) in zip(plan.conditions, where.values(), shape)]
     with connection.cursor() as cursor:
         cursor.execute(plan.sql, params)
         rows = cursor.fetchall()

@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection as db_connect
 from django.db.models import Q
 from django.utils import timezone
 
-from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields, select_among
+from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields, select_rows
 from connectors.base import (
     ConnectorError, ElementResult, ErrorClass, RawRecord, ReauthorizationRequired, Undecodable, UnknownOutcome,
 )
@@ -285,10 +285,10 @@ class FlowRunner:
         """Records of this batch that the reverse flow wrote into the source (one query)."""
         flow = self.flow
         self._echoes = {
-            target_id: (stamped, synced) for target_id, stamped, synced in select_among(
-                RecordLink, ["target_id", "target_updated_at", "last_synced_at"], ("target_id", [i.source_id for i in items]),
+            target_id: (stamped, synced) for target_id, stamped, synced in select_rows(
+                RecordLink, ["target_id", "target_updated_at", "last_synced_at"],
                 source_connection_id=flow.target_connection_id, target_connection_id=flow.source_connection_id,
-                target_type=flow.source_entity, state=LinkState.LINKED,
+                target_type=flow.source_entity, target_id=[i.source_id for i in items], state=LinkState.LINKED,
             )
         }
 
@@ -429,10 +429,11 @@ class FlowRunner:
         with transaction.atomic():
             existing = {
                 link.source_id: link
-                for link in select_among(
-                    RecordLink, None, ("source_id", [i.source_id for i in items]), for_update=True,
+                for link in select_rows(
+                    RecordLink, None, for_update=True,
                     source_connection_id=flow.source_connection_id, source_type=flow.source_entity,
                     target_connection_id=flow.target_connection_id, target_type=flow.target_entity,
+                    source_id=[i.source_id for i in items],
                 )
             }
             missing = [
@@ -654,7 +655,7 @@ class FlowRunner:
             return creates
         ids = [item.link.pk for item in creates if item.link.pk not in self._born]
         with transaction.atomic():
-            if not select_among(SyncRun, ["id"], ("id", [self.run.pk]), for_update=True, status=RunStatus.RUNNING):
+            if not select_rows(SyncRun, ["id"], for_update=True, id=self.run.pk, status=RunStatus.RUNNING):
                 raise RunSuperseded(f"Run {self.run.pk} is no longer running; its records belong to another run.")
             if not ids:
                 return creates  # all born claimed by this run (``_links``)
@@ -730,12 +731,10 @@ class FlowRunner:
                 continue
             report.items.append(Item.of(record))
         self._load_echoes(report.items)
-        open_exceptions = [  # the batch's exceptions of every status, the open ones kept here
-            (record_id, edited) for record_id, edited, status in select_among(
-                SyncException, ["record_id", "edited_payload", "status"], ("record_id", [item.source_id for item in report.items]),
-                flow_id=self.flow.pk, record_type=self.flow.source_entity,
-            ) if status in OPEN_EXCEPTION_STATUSES
-        ]
+        open_exceptions = select_rows(
+            SyncException, ["record_id", "edited_payload"], flow_id=self.flow.pk, record_type=self.flow.source_entity,
+            status=OPEN_EXCEPTION_STATUSES, record_id=[item.source_id for item in report.items],
+        )
         self._open_exceptions = {record_id for record_id, _ in open_exceptions}
         self._edits = {record_id: edited for record_id, edited in open_exceptions if isinstance(edited, dict)}
         for item in report.items:

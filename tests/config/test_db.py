@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields, select_among
+from config.db import GrowthAnalyzer, bulk_insert, bulk_update_fields, select_rows
 from integrations.models import AuditEvent, RecordLink, ValueMap, ValueMapEntry
 from sandbox.models import XeroInvoice, XeroLineItem, XeroTenant
 from tests.factories import make_connection
@@ -166,7 +166,7 @@ def test_bulk_update_fields_writes_each_row_its_own_values_and_nothing_else(db):
                       ("AUTHORISED", Decimal("2.00"), None, "kept")]
 
 
-# --- select_among -------------------------------------------------------------------------------
+# --- select_rows -------------------------------------------------------------------------------
 
 
 def _some_links():
@@ -181,35 +181,39 @@ def _some_links():
     return source, target, links, when
 
 
-def test_select_among_reads_the_rows_a_queryset_would(db):
+def test_select_rows_reads_the_rows_a_queryset_would(db):
     source, target, links, when = _some_links()
-    rows = select_among(RecordLink, ["source_id", "target_id", "last_synced_at"], ("source_id", ["so-1", "so-2", "so-3", "so-9"]),
-                        source_connection_id=source.pk, target_connection_id=target.pk, state="linked")
+    rows = select_rows(RecordLink, ["source_id", "target_id", "last_synced_at"], source_id=["so-1", "so-2", "so-3", "so-9"],
+                       source_connection_id=source.pk, target_connection_id=target.pk, state="linked")
     assert sorted(rows) == [("so-1", "inv-1", when), ("so-3", "inv-3", when)]
     assert rows[0][2].tzinfo is not None  # aware, as the ORM gives it
 
     with transaction.atomic():
-        locked = select_among(RecordLink, None, ("source_id", ["so-0", "so-4"]), for_update=True,
-                              source_connection_id=source.pk, source_type="sales_order")
+        locked = select_rows(RecordLink, None, for_update=True, source_id=["so-0", "so-4"],
+                             source_connection_id=source.pk, source_type="sales_order")
     assert sorted(link.pk for link in locked) == [links[0].pk, links[4].pk]
     assert {link.source_id: link.last_synced_at for link in locked} == {"so-0": None, "so-4": when}
-    assert select_among(RecordLink, ["id"], ("source_id", []), source_connection_id=source.pk) == []
+    assert select_rows(RecordLink, ["id"], source_id=[], source_connection_id=source.pk) == []
+    # a tuple is "one of" too; a single value is equality
+    assert sorted(select_rows(RecordLink, ["source_id"], state=("linked",), source_connection_id=source.pk)) == [
+        ("so-1",), ("so-3",), ("so-5",)]
+    assert select_rows(RecordLink, ["source_id"], source_id="so-2", target_id="inv-2") == [("so-2",)]
 
 
-def test_select_among_sends_the_values_as_one_parameter_on_postgresql(postgres_only):
+def test_select_rows_sends_the_values_as_one_parameter_on_postgresql(postgres_only):
     source, target, links, _ = _some_links()
     ids = [f"so-{n}" for n in range(50)]
     with CaptureQueriesContext(connection) as queries:
-        rows = select_among(RecordLink, ["source_id"], ("source_id", ids), source_connection_id=source.pk)
+        rows = select_rows(RecordLink, ["source_id"], source_id=ids, source_connection_id=source.pk)
     assert sorted(rows) == [(f"so-{n}",) for n in range(6)]
     assert len(queries) == 1 and "ANY(" in queries[0]["sql"] and "so-49" in queries[0]["sql"]
 
 
-def test_select_among_converts_what_it_reads_as_the_orm_does(db):
+def test_select_rows_converts_what_it_reads_as_the_orm_does(db):
     events = bulk_insert(AuditEvent, [AuditEvent(action="record.created", source="worker", object_id=f"so-{n}",
                                                  data={"total": "12.50", "n": n}) for n in range(3)])
-    rows = select_among(AuditEvent, ["object_id", "data"], ("object_id", ["so-0", "so-2"]))
+    rows = select_rows(AuditEvent, ["object_id", "data"], object_id=["so-0", "so-2"])
     assert sorted(rows) == sorted(AuditEvent.objects.filter(object_id__in=["so-0", "so-2"]).values_list("object_id", "data"))
     assert {row[0]: row[1] for row in rows}["so-2"] == {"total": "12.50", "n": 2}
-    objects = select_among(AuditEvent, None, ("object_id", ["so-1"]))
+    objects = select_rows(AuditEvent, None, object_id=["so-1"])
     assert [(o.pk, o.data, o.correlation_id) for o in objects] == [(events[1].pk, events[1].data, events[1].correlation_id)]
