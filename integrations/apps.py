@@ -27,6 +27,16 @@ def _flow_deleted(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
     flow_schedule_remove(instance)
 
 
+def _worker_spawned(sender, **kwargs):  # type: ignore[no-untyped-def]
+    """A django-q2 worker process, just started: import what its tasks run, then keep all of it
+    out of the garbage collector's walks for the life of the process (config.heap)."""
+    from config.heap import freeze_start_up
+    from integrations.engine import pipeline  # noqa: F401  (the engine the tasks run)
+    from integrations.services import alerts, retries, runs, webhooks  # noqa: F401
+
+    freeze_start_up()
+
+
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = "Integrations"
@@ -45,3 +55,7 @@ class IntegrationsConfig(AppConfig):
         flow = self.get_model("Flow")
         post_save.connect(_flow_saved, sender=flow, dispatch_uid="integrations.flow_schedule")
         post_delete.connect(_flow_deleted, sender=flow, dispatch_uid="integrations.flow_schedule_delete")
+
+        from django_q.signals import post_spawn
+
+        post_spawn.connect(_worker_spawned, dispatch_uid="integrations.worker_spawned")

@@ -2,7 +2,6 @@
 forks any: Django set up and the engine imported once, shared by every lane it forks. Nothing
 here opens a connection or starts a thread, so a fork inherits neither."""
 
-import gc
 import pkgutil
 
 import django
@@ -22,6 +21,8 @@ for package in pkgutil.iter_modules(connectors.__path__):
     if package.ispkg:
         registry.get(package.name)  # each system's connector, imported on first use otherwise
 
+from config.heap import freeze_start_up  # noqa: E402
+
 # What was imported stays in pages shared with every lane: the collector never writes to frozen
 # objects (it would copy each page it touched into every lane that has it).
-gc.freeze()
+freeze_start_up()
