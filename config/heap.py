@@ -1,9 +1,9 @@
 """A long-lived process's start-up objects, kept out of the garbage collector's walks.
 
 Python's cyclic collector walks every object of the generations it collects, and a full
-collection walks them all. A Django process holds a few hundred thousand objects from its
-start (modules, classes, models' options, URL patterns, admin sites) that live as long as the
-process: every full collection would walk them again and find nothing to free. ``gc.freeze()``
+collection walks them all. A Django process of this project holds about a hundred thousand
+objects from its start (modules, classes, models' options, URL patterns, admin sites) that live
+as long as the process: every full collection would walk them again and find nothing to free. ``gc.freeze()``
 moves the objects alive now into a permanent generation the collector skips; they are still
 freed by reference counting should they go.
 
