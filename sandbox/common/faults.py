@@ -25,6 +25,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.http import StreamingHttpResponse
 
+from config.db import select_rows
+
 from sandbox.models.common import FaultSetting
 
 
@@ -50,7 +52,8 @@ CLEAN = FaultPlan()
 
 
 def fault_setting_get(*, system: str, tenant_key: str) -> FaultSetting | None:
-    return FaultSetting.objects.filter(system=system, tenant_key=tenant_key).first()
+    found = select_rows(FaultSetting, None, system=system, tenant_key=tenant_key)  # every call asks
+    return found[0] if found else None
 
 
 def fault_setting_update(*, system: str, tenant_key: str, **values) -> FaultSetting:

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from config.db import select_rows
+
 from sandbox.models import XeroAccessToken, XeroApp, XeroAuthCode, XeroGrant, XeroRefreshToken
 
 ACCESS_TOKEN_SECONDS = 30 * 60
@@ -175,4 +177,12 @@ def revoke(*, app: XeroApp, token: str) -> None:
 
 
 def access_token_lookup(token: str) -> XeroAccessToken | None:
-    return XeroAccessToken.objects.select_related("app", "grant").filter(token=token).first()
+    """The token with its app and grant. Every API call asks: three statements made once
+    (``select_rows``) cost about half of one queryset with its joins built each time."""
+    found = select_rows(XeroAccessToken, None, token=token)
+    if not found:
+        return None
+    access = found[0]
+    access.app = select_rows(XeroApp, None, id=access.app_id)[0]
+    access.grant = select_rows(XeroGrant, None, id=access.grant_id)[0] if access.grant_id is not None else None
+    return access

@@ -21,8 +21,10 @@ from datetime import UTC, timedelta
 
 import httpx
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
+
+from config.db import select_rows
 
 from sandbox.common.webhooks import RetrySchedule, post_signed
 from sandbox.models import XeroApp, XeroConnection, XeroCreditNote, XeroTenant, XeroWebhookEvent
@@ -44,14 +46,15 @@ def sign(key: str, body: bytes) -> str:
 
 
 def _apps_for(tenant: XeroTenant) -> list[XeroApp]:
-    connected = XeroConnection.objects.filter(tenant=tenant).values_list("app_id", flat=True)
+    """The apps whose webhooks hear of the tenant's changes: those connected to it, or its
+    Custom Connection. Every write asks, so these are statements made once (``select_rows``)."""
     # Only an active subscription (Intent to Receive passed, not disabled) collects events.
-    return list(
-        XeroApp.objects.exclude(webhook_url="")
-        .filter(Q(pk__in=connected) | Q(custom_connection_tenant=tenant))
-        .filter(webhook_status=XeroApp.WebhookStatus.OK)
-        .distinct()
-    )
+    subscribed = XeroApp.WebhookStatus.OK
+    apps = {app.pk: app for app in select_rows(XeroApp, None, custom_connection_tenant_id=tenant.pk, webhook_status=subscribed)}
+    connected = [app_id for (app_id,) in select_rows(XeroConnection, ["app_id"], tenant_id=tenant.pk)]
+    if connected:
+        apps.update((app.pk, app) for app in select_rows(XeroApp, None, id=connected, webhook_status=subscribed))
+    return [app for _, app in sorted(apps.items()) if app.webhook_url]
 
 
 @transaction.atomic  # joins the write's transaction when there is one

@@ -130,3 +130,33 @@ def test_batches_of_fifty_and_giving_up_after_a_day(xero, xero_app, tenant):
     assert XeroWebhookEvent.objects.get(status__in=["failed"]).event_category == "INVOICE"
     xero_app.refresh_from_db()
     assert xero_app.webhook_status == XeroApp.WebhookStatus.DISABLED
+
+
+def test_events_go_to_the_subscribed_apps_connected_to_the_tenant_and_its_custom_connection(tenant):
+    from sandbox.xero.services import xero_app_create, xero_connect, xero_tenant_create
+    from sandbox.xero.webhooks import record_events
+
+    other = xero_tenant_create(name="Other Org", with_chart=False)
+
+    def app(name: str, *, tenants=(), custom=None, status=XeroApp.WebhookStatus.OK, url="https://receiver.example/x"):
+        made = xero_app_create(name=name, redirect_uris=["http://localhost/callback"], custom_connection_tenant=custom)
+        if tenants:
+            xero_connect(app=made, tenants=list(tenants))
+        XeroApp.objects.filter(pk=made.pk).update(webhook_url=url, webhook_status=status)
+        return made
+
+    connected = app("Connected", tenants=[tenant])
+    twice = app("Connected by two users", tenants=[tenant])
+    xero_connect(app=twice, tenants=[tenant], user_email="second.user@sandbox.test")
+    custom = app("Custom Connection", custom=tenant)
+    app("Intent to Receive pending", tenants=[tenant], status=XeroApp.WebhookStatus.INTENT_TO_RECEIVE_REQUIRED)
+    app("Disabled", tenants=[tenant], status=XeroApp.WebhookStatus.DISABLED)
+    app("No URL", tenants=[tenant], url="")
+    app("Another tenant's", tenants=[other])
+    app("Another tenant's Custom Connection", custom=other)
+
+    import uuid
+
+    assert record_events(tenant=tenant, events=[("CONTACT", "CREATE", uuid.uuid4())]) == 3
+    heard = XeroWebhookEvent.objects.values_list("app__name", flat=True)
+    assert sorted(heard) == sorted([connected.name, twice.name, custom.name])  # once each
